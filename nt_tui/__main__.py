@@ -1,0 +1,3 @@
+from nt_tui.cli import main
+
+raise SystemExit(main())

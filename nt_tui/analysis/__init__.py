@@ -1,0 +1,1 @@
+"""Analysis over run histories: early warnings, curve interpretation, diagnosis (no UI)."""

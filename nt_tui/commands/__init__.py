@@ -1,0 +1,1 @@
+"""One module per `nt-tui` subcommand: HELP, add_arguments(parser), run(args) -> int."""

@@ -1,0 +1,1 @@
+"""Run logs from every common tool, read into one `RunHistory`."""

@@ -1,0 +1,1 @@
+"""The Textual layer: a thin front end over nt_tui's core."""
