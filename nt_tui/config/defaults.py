@@ -154,10 +154,11 @@ def resolve(config: TrainingConfig, source_path: Path | None = None) -> Resolved
 
     resolved.tokens_per_step = data.batch_size * data.seq_len * data.grad_accum
     if sched.total_steps is None and sched.epochs is not None and resolved.train_tokens:
+        epochs, sched.epochs = sched.epochs, None  # the run length is now given in steps
         sched.total_steps = max(1, math.ceil(
-            sched.epochs * resolved.train_tokens / resolved.tokens_per_step))
+            epochs * resolved.train_tokens / resolved.tokens_per_step))
         defaulted["schedule.total_steps"] = (
-            f"{sched.epochs:g} epoch(s) of {resolved.train_tokens:,} tokens at "
+            f"{epochs:g} epoch(s) of {resolved.train_tokens:,} tokens at "
             f"{resolved.tokens_per_step:,} tokens/step")
     if sched.name is None:
         sched.name = "cosine"
