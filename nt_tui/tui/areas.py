@@ -22,25 +22,21 @@ class Area:
 
 
 AREAS: tuple[Area, ...] = (
-    Area("train", "t", "Train", "Review a config, pass pre-flight and start a run.",
+    Area("train", "t", "Train", "Review a config, pass pre-flight, start a run.",
          "review:ConfigReviewScreen", "nt-tui train CONFIG"),
-    Area("monitor", "m", "Monitor", "Watch a run live: nt-tui's own or any other tool's logs.",
+    Area("monitor", "m", "Monitor", "Watch any run live, nt-tui's or another tool's.",
          "monitor:MonitorScreen", "nt-tui monitor PATH"),
-    Area("diagnose", "d", "Diagnose", "Symptoms -> evidence -> ranked causes -> fix -> verify.",
+    Area("diagnose", "d", "Diagnose", "Evidence, ranked causes, a fix, and a check.",
          "diagnose:DiagnosisScreen", "nt-tui diagnose PATH"),
-    Area("knowledge", "k", "Knowledge", "Scaling laws, optimizers, Transformers, failures, "
-         "fine-tuning: searchable.", "knowledge:KnowledgeScreen", "nt-tui knowledge search QUERY"),
-    Area("ask", "a", "Ask an advisor", "Diagnostician, scaling, optimization and fine-tuning "
-         "advisors.", "ask:AskScreen", 'nt-tui ask "TEXT"'),
-    Area("scaling", "s", "Scaling", "Compute-optimal model and data sizes; fit your own runs.",
+    Area("knowledge", "k", "Knowledge", "Searchable guides to training Transformers.", "knowledge:KnowledgeScreen", "nt-tui knowledge search QUERY"),
+    Area("ask", "a", "Ask an advisor", "Four advisors answer with numbers.", "ask:AskScreen", 'nt-tui ask "TEXT"'),
+    Area("scaling", "s", "Scaling", "Compute-optimal sizes; fit your own runs.",
          "scaling:ScalingScreen", "nt-tui scale"),
-    Area("sweep", "w", "Sweep & LR finder", "LR range test and Optuna sweeps on the engine.",
+    Area("sweep", "w", "Sweep & LR finder", "LR range test and Optuna sweeps.",
          "sweep:SweepScreen", "nt-tui sweep SWEEP.yaml / nt-tui lr-find CONFIG"),
-    Area("interpret", "i", "Interpret curves", "Trends, spikes, plateaus, overfitting onset, "
-         "baseline comparison.", "interpret:InterpretScreen", "nt-tui analyze PATH"),
-    Area("validate", "v", "Validate checkpoint", "Loss, perplexity and weight health of a "
-         "checkpoint.", "validate:ValidateScreen", "nt-tui validate RUN_DIR"),
-    Area("plan", "p", "Experiment plan", "Question, variables, seeds, budget -> a runnable plan.",
+    Area("interpret", "i", "Interpret curves", "Trends, spikes, plateaus, overfitting onset.", "interpret:InterpretScreen", "nt-tui analyze PATH"),
+    Area("validate", "v", "Validate checkpoint", "Loss, perplexity and weight health.", "validate:ValidateScreen", "nt-tui validate RUN_DIR"),
+    Area("plan", "p", "Experiment plan", "Question, variables, budget: a runnable plan.",
          "plan:PlanScreen", "nt-tui plan"),
 )
 AREAS_BY_ID = {area.id: area for area in AREAS}

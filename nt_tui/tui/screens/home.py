@@ -21,7 +21,8 @@ class HomeScreen(Screen):
     """Lists the areas; each area's key opens it."""
 
     BINDINGS = [
-        Binding(area.key, f"open_area('{area.id}')", area.title, id=f"home.{area.id}")
+        Binding(area.key, f"open_area('{area.id}')", area.title, show=False,
+                id=f"home.{area.id}")
         for area in AREAS
     ]
 
