@@ -28,7 +28,7 @@ FORMAT_VERSION = 1
 
 #: Event kinds written to events.jsonl.
 EVENT_KINDS = ("start", "resume", "warning", "checkpoint", "pause", "unpause", "stop", "finish",
-               "failure")
+               "failure", "summary")
 
 
 def is_run_dir(path: Path) -> bool:
@@ -145,6 +145,10 @@ class RunWriter:
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_atomic(self.run_dir / SUMMARY_FILE,
                      json.dumps({k: _json_safe(v) for k, v in summary.items()}, indent=2))
+
+    @property
+    def closed(self) -> bool:
+        return self._metrics.closed
 
     def close(self) -> None:
         for handle in (self._metrics, self._events):
