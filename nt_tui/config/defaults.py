@@ -24,9 +24,9 @@ class SizeDefaults:
     betas: tuple[float, float]
 
 
-# Sources: GPT-3 (Brown et al., 2020, Table 2.1) peak LRs by size; LLaMA (Touvron et al., 2023)
-# and Chinchilla (Hoffmann et al., 2022) for weight decay 0.1 and betas (0.9, 0.95) at >= 1B;
-# nanoGPT's character-level baby GPT (lr 1e-3) for the small end.
+# Sources: GPT-3 (Brown et al., 2020, Table 2.1) peak LRs by size and weight decay 0.1; GPT-3
+# and LLaMA (Touvron et al., 2023) for betas (0.9, 0.95) at >= 1B; nanoGPT's character-level
+# baby GPT (lr 1e-3) for the small end. See knowledge/optimizer-guide.md.
 SIZE_TABLE: tuple[SizeDefaults, ...] = (
     SizeDefaults(20e6, "< 20M", 1.0e-3, 0.01, (0.9, 0.999)),
     SizeDefaults(200e6, "20M - 200M", 6.0e-4, 0.1, (0.9, 0.999)),
