@@ -1,0 +1,1 @@
+"""One reader per log format, each an incremental `LogSource` (see base.py)."""

@@ -1,0 +1,97 @@
+"""What every log reader provides: an incremental `LogSource`.
+
+A source reads a run's log from where it left off: the first `read()` returns everything
+there is, each later one only what was appended since (a byte offset for text files, new
+events for TensorBoard, new `log_history` entries for Hugging Face). When the log was
+truncated, rotated or rewritten, `read()` starts over and says so (`Batch.reset`). A one-shot
+load is one `read()`; the live follower calls it again and again.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from nt_tui.runlogs.tail import Chunk, read_complete_lines
+
+#: Bytes at the start of a file compared between reads to notice a rewritten file.
+HEAD_FINGERPRINT_BYTES = 64
+
+
+@dataclass
+class Batch:
+    """New raw rows (original column names) from one `read()`."""
+
+    raw: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: True when the log was re-read from its start: drop what earlier batches gave
+    reset: bool = False
+    #: NaN values written as such in these rows
+    explicit_nan: int = 0
+    #: repairs made while reading these rows (skipped lines, summary rows ...)
+    notes: list[str] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    #: bytes of a last line still without its newline
+    pending: int = 0
+
+
+class LogSource:
+    """Base of the readers: `format`, `path`, `name`, `read()`, `config()`."""
+
+    format = ""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def name(self) -> str:
+        return self.path.stem if self.path.is_file() else self.path.name
+
+    def read(self) -> Batch:  # pragma: no cover - every reader overrides it
+        raise NotImplementedError
+
+    def config(self) -> dict[str, Any] | None:
+        """The run's configuration when the log records one."""
+        return None
+
+
+class FileTail:
+    """The complete new lines of one growing file; notices truncation and rotation."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self._identity: tuple[int, int] | None = None
+        self._head = b""
+
+    def _fingerprint(self) -> tuple[tuple[int, int], bytes, int] | None:
+        try:
+            with open(self.path, "rb") as handle:
+                stat = os.fstat(handle.fileno())
+                head = handle.read(HEAD_FINGERPRINT_BYTES)
+        except FileNotFoundError:
+            return None
+        return (stat.st_ino, stat.st_dev), head, stat.st_size
+
+    def read(self) -> tuple[Chunk, bool]:
+        """(new complete lines, reset). Reset: the file shrank, was replaced or rewritten,
+        and the chunk holds it from its first byte."""
+        found = self._fingerprint()
+        if found is None:
+            return Chunk(b"", self.offset, self.offset, 0), False
+        identity, head, size = found
+        common = min(len(head), len(self._head))
+        reset = self.offset > 0 and (identity != self._identity or size < self.offset
+                                     or head[:common] != self._head[:common])
+        if reset:
+            self.offset = 0
+        if size == self.offset:
+            self._identity, self._head = identity, head
+            return Chunk(b"", self.offset, self.offset, 0), reset
+        chunk = read_complete_lines(self.path, self.offset)
+        self.offset = chunk.end
+        self._identity, self._head = identity, head
+        return chunk, reset

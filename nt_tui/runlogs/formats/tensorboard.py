@@ -1,0 +1,149 @@
+"""TensorBoard event files (`events.out.tfevents.*`), read with TensorBoard's own loader.
+
+Scalars come as `simple_value` (PyTorch's SummaryWriter, TF1) or as scalar tensors tagged by
+the `scalars` plugin (TF2, newer writers); both are read. A directory is the run: every event
+file directly in it, in name order (a resumed run writes a new file, so a step logged again
+in a later file wins). Each file keeps its own `LegacyEventFileLoader`, which yields only the
+events appended since its last call and waits at a half-written record; new files are picked
+up on the next read. Needs the `tensorboard` package (`pip install nt-tui[tensorboard]`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from nt_tui.errors import NtTuiError
+from nt_tui.runlogs.formats.base import Batch, LogSource
+
+FORMAT = "tensorboard"
+EVENT_FILE_MARK = "tfevents"
+SCALARS_PLUGIN = "scalars"
+#: An event file this large without one readable event is corrupt, not half-written (a
+#: writer's first record, the file version, is about 40 bytes).
+CORRUPT_AFTER_BYTES = 128
+
+
+def is_event_file(path: Path) -> bool:
+    return path.is_file() and path.name.startswith("events.out.") and \
+        EVENT_FILE_MARK in path.name
+
+
+def event_files(directory: Path) -> list[Path]:
+    """Event files directly in `directory`, in name (creation time) order."""
+    return sorted(p for p in directory.iterdir() if is_event_file(p))
+
+
+def _loader_class():
+    try:
+        from tensorboard.backend.event_processing.event_file_loader import (
+            LegacyEventFileLoader,
+        )
+    except ImportError as exc:
+        raise NtTuiError("reading TensorBoard event files needs the `tensorboard` package",
+                         hint="pip install 'nt-tui[tensorboard]'") from exc
+    return LegacyEventFileLoader
+
+
+class _EventFile:
+    """One event file's loader and the scalar tags it has declared."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.loader = _loader_class()(str(path))
+        self.size = 0
+        self.events = 0
+        self.scalar_tags: set[str] = set()
+
+    def new_scalars(self) -> tuple[list[int], list[str], list[float], list[float]]:
+        from tensorboard.util import tensor_util
+
+        steps: list[int] = []
+        tags: list[str] = []
+        values: list[float] = []
+        times: list[float] = []
+        for event in self.loader.Load():
+            self.events += 1
+            if not event.HasField("summary"):
+                continue
+            for value in event.summary.value:
+                kind = value.WhichOneof("value")
+                if kind == "simple_value":
+                    number = value.simple_value
+                elif kind == "tensor":
+                    if value.metadata.plugin_data.plugin_name == SCALARS_PLUGIN:
+                        self.scalar_tags.add(value.tag)
+                    if value.tag not in self.scalar_tags:
+                        continue
+                    array = tensor_util.make_ndarray(value.tensor)
+                    if array.size != 1:
+                        continue
+                    number = float(array.reshape(-1)[0])
+                else:
+                    continue
+                steps.append(event.step)
+                tags.append(value.tag)
+                values.append(number)
+                times.append(event.wall_time)
+        return steps, tags, values, times
+
+
+def scalars_table(steps: list[int], tags: list[str], values: list[float],
+                  times: list[float]) -> pd.DataFrame:
+    """One row per step, one column per tag, plus the event wall time."""
+    if not steps:
+        return pd.DataFrame()
+    long = pd.DataFrame({"step": steps, "tag": tags, "value": values})
+    wide = long.groupby(["step", "tag"], sort=False)["value"].last().unstack("tag")
+    wide.columns = [str(c) for c in wide.columns]
+    wall = pd.Series(times).groupby(pd.Series(steps)).max()
+    wide["wall_time"] = wall.reindex(wide.index).to_numpy()
+    return wide.reset_index().rename(columns={"index": "step"})
+
+
+class TensorBoardSource(LogSource):
+    format = FORMAT
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._files: dict[Path, _EventFile] = {}
+
+    @property
+    def name(self) -> str:
+        return self.path.parent.name if self.path.is_file() else self.path.name
+
+    def _paths(self) -> list[Path]:
+        return [self.path] if self.path.is_file() else event_files(self.path)
+
+    def read(self) -> Batch:
+        paths = self._paths()
+        reset = bool(set(self._files) - set(paths))
+        for path in paths:
+            size = os.stat(path).st_size
+            known = self._files.get(path)
+            if known is not None and size < known.size:
+                reset = True
+            if known is None:
+                self._files[path] = _EventFile(path)
+        if reset:
+            self._files = {path: _EventFile(path) for path in paths}
+        tables = []
+        for path in sorted(self._files):
+            event_file = self._files[path]
+            event_file.size = os.stat(path).st_size
+            table = scalars_table(*event_file.new_scalars())
+            if not event_file.events and event_file.size > CORRUPT_AFTER_BYTES:
+                raise NtTuiError(f"{path}: corrupt TensorBoard event file ({event_file.size} "
+                                 "bytes, not one readable event record)",
+                                 hint="check the file was copied whole; other event files "
+                                      "of the run can be read on their own")
+            if len(table):
+                tables.append(table)
+        raw = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+        return Batch(raw, reset)
+
+    def config(self) -> dict[str, Any] | None:
+        return None
