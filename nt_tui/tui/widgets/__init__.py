@@ -1,0 +1,1 @@
+"""Reusable Textual widgets: metric charts, live numbers with sparklines, the warnings panel."""
