@@ -1,0 +1,590 @@
+"""Build, export and score the labelled diagnosis set (see docs/diagnosis.md).
+
+    python bench/diagnosis_dataset.py train  --work /tmp/diag   # fault-injected runs (CPU)
+    python bench/diagnosis_dataset.py export --work /tmp/diag   # every run in six log formats
+    python bench/diagnosis_dataset.py evaluate --work /tmp/diag [--fit] [--markdown FILE]
+    python bench/diagnosis_dataset.py fixtures --work /tmp/diag # small set for tests/
+
+Every run is a real training run of nt-tui's engine on Tiny Shakespeare (nano/micro GPTs,
+AdamW or SGD, several seeds and severities) with one fault injected through the config or
+`diagnosis_faults.FaultyTrainer`; healthy runs have none. `train` skips runs already done.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+FIXTURES = ROOT / "tests" / "data" / "diagnosis"
+
+BASE: dict[str, Any] = {
+    "seed": 1,
+    "model": {"size": "nano"},
+    "data": {"train": "demo:tinyshakespeare", "val_split": 0.1, "batch_size": 8, "seq_len": 32},
+    "optimizer": {"name": "adamw"},
+    "schedule": {"name": "cosine", "total_steps": 300},
+    "logging": {"backends": ["jsonl"], "every": 2, "validate_every": 30, "val_batches": 4},
+    "checkpointing": {"every": 100, "keep_last": 1, "keep_best": False},
+}
+
+
+@dataclass
+class Spec:
+    name: str
+    cause: str
+    config: dict[str, Any] = field(default_factory=dict)
+    fault: dict[str, Any] = field(default_factory=dict)
+    #: text files the run needs: name -> (start char, end char) of the corpus
+    files: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def merge(base: dict[str, Any], *extras: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for extra in extras:
+        for key, value in extra.items():
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = merge(out[key], value)
+            else:
+                out[key] = value
+    return out
+
+
+def _sgd(lr: float) -> dict[str, Any]:
+    return {"optimizer": {"name": "sgd", "lr": lr, "weight_decay": 0.0}}
+
+
+#: Small GPT shapes (layers, heads, width) that train in well under a minute on a busy CPU.
+SHAPES = {"w32": (1, 2, 32), "w48": (2, 4, 48), "w64": (2, 4, 64)}
+SMALL = {"small_train.txt": (0, 5_000), "small_val.txt": (5_000, 7_000)}
+MEDIUM = {"medium_train.txt": (0, 15_000)}
+
+
+def _run(shape: str, seed: int, *extra: dict[str, Any]) -> dict[str, Any]:
+    if shape not in SHAPES:  # a built-in size
+        config: dict[str, Any] = {"seed": seed, "model": {"size": shape}}
+    else:
+        layers, heads, width = SHAPES[shape]
+        config = {"seed": seed, "model": {"size": None, "n_layer": layers, "n_head": heads,
+                                          "n_embd": width}}
+    for part in extra:
+        config = merge(config, part)
+    return config
+
+
+def specs() -> list[Spec]:
+    """Every labelled run: several variants per cause (optimizer, size, seed, severity)."""
+    out: list[Spec] = []
+
+    def add(cause: str, shape: str, seed: int, *extra: dict[str, Any],
+            fault: dict[str, Any] | None = None, files: dict[str, tuple[int, int]] | None = None,
+            tag: str = "") -> None:
+        name = f"{cause}--{shape}{tag}-s{seed}"
+        out.append(Spec(name, cause, _run(shape, seed, *extra), fault or {}, files or {}))
+
+    for seed, shape, extra in [(11, "w48", {}), (12, "w64", {"schedule": {"name": "linear"}}),
+                               (13, "w32", {"optimizer": {"lr": 3e-3}}),
+                               (14, "w48", {"regularization": {"dropout": 0.1}}),
+                               (15, "w64", _sgd(0.5)),
+                               (16, "w48", {"schedule": {"name": "constant_with_final_decay"}})]:
+        add("healthy", shape, seed, extra)
+    for seed, shape, extra in [(1, "w48", {"optimizer": {"lr": 0.3}}),
+                               (2, "w64", {"optimizer": {"lr": 0.1},
+                                           "schedule": {"name": "constant"}}),
+                               (3, "w32", _sgd(40.0)), (4, "w48", {"optimizer": {"lr": 0.15}})]:
+        add("lr_too_high", shape, seed, extra)
+    for seed, shape, extra in [(1, "w48", {"optimizer": {"lr": 1e-5}}),
+                               (2, "w64", {"optimizer": {"lr": 3e-6}}), (3, "w48", _sgd(2e-3)),
+                               (4, "w32", {"optimizer": {"lr": 2e-5},
+                                           "schedule": {"name": "constant"}})]:
+        add("lr_too_low", shape, seed, extra)
+    for seed, shape, extra in [(1, "w48", _sgd(3.0)), (2, "w64", _sgd(2.0)),
+                               (3, "w32", _sgd(6.0) | {"schedule": {"name": "constant"}}),
+                               (4, "w48", {"optimizer": {"lr": 1.0},
+                                           "schedule": {"warmup_steps": 30}})]:
+        add("exploding_gradients", shape, seed, {"regularization": {"grad_clip": 0.0}}, extra)
+    for seed, deep, lr in [(1, "12,64,0.02", 0.1), (2, "8,64,0.04", 0.5), (3, "10,32,0.05", 0.3),
+                           (4, "6,64,0.03", 0.1)]:
+        out.append(Spec(f"vanishing_gradients--deep{deep.split(',')[0]}-s{seed}",
+                        "vanishing_gradients",
+                        merge({"seed": seed, "model": {"size": None,
+                                                       "entrypoint": "diagnosis_faults:deep_tanh_lm"}},
+                              _sgd(lr)), {"kind": "deep", "deep": deep}))
+    for seed, shape, position, extra in [(1, "w48", 150, {}), (2, "w64", 230, {}),
+                                         (3, "w32", 90, _sgd(0.5)),
+                                         (4, "w48", 260, {"optimizer": {"lr": 3e-3}})]:
+        add("numerical_instability", shape, seed, extra,
+            fault={"kind": "nan_division", "position": position})
+    for seed, shape, lr in [(1, "w48", 2e-2), (2, "w64", 1e-2), (3, "w32", 3e-2),
+                            (4, "w48", 4e-2)]:
+        add("insufficient_warmup", shape, seed, {"optimizer": {"lr": lr},
+                                                 "schedule": {"warmup_steps": 0},
+                                                 "regularization": {"grad_clip": 0.0}})
+    for seed, shape, name, total, run in [(1, "w48", "cosine", 100, 350),
+                                          (2, "w64", "linear", 80, 300),
+                                          (3, "w32", "linear", 120, 400),
+                                          (4, "w48", "cosine", 150, 450)]:
+        add("schedule_exhausted", shape, seed,
+            {"schedule": {"name": name, "total_steps": total, "min_lr": 0.0}},
+            fault={"kind": "schedule_exhausted", "run_steps": run})
+    small = {"data": {"train": "small_train.txt", "validation": "small_val.txt",
+                      "val_split": None}}
+    # overfitting and leakage share their training setups (long runs on 5k characters, where a
+    # held-out set must show a gap): only the validation file differs
+    memorise = [(1, "nano", 1000, {"optimizer": {"lr": 3e-3}, "schedule": {"name": "constant"}}),
+                (2, "micro", 800, {"optimizer": {"lr": 2e-3}}),
+                (3, "nano", 1000, {"optimizer": {"lr": 5e-3}}),
+                (4, "w64", 1200, {"optimizer": {"lr": 5e-3}, "schedule": {"name": "constant"}})]
+    for seed, shape, steps, extra in memorise:
+        add("overfitting", shape, seed, small, {"schedule": {"total_steps": steps}}, extra,
+            files=SMALL)
+    for seed, layers, width, heads, lr in [(1, 1, 8, 2, 1e-2), (2, 1, 4, 1, 1e-2),
+                                           (3, 1, 8, 1, 2e-2), (4, 1, 4, 2, 2e-2)]:
+        out.append(Spec(f"underfitting--t{width}-s{seed}", "underfitting",
+                        {"seed": seed, "model": {"size": None, "n_layer": layers,
+                                                 "n_embd": width, "n_head": heads},
+                         "optimizer": {"lr": lr}, "schedule": {"total_steps": 500}}))
+    for seed, shape, data in [(1, "w48", "medium"), (2, "w64", "medium"), (3, "w48", "full"),
+                              (4, "w32", "medium")]:
+        files = MEDIUM if data == "medium" else {}
+        extra = {"data": {"train": "medium_train.txt"}} if data == "medium" else {}
+        add("data_not_shuffled", shape, seed, extra, fault={"kind": "unshuffled"}, files=files,
+            tag=f"-{data}")
+    # batches at odd positions end a 2-step log window, so the logged loss is theirs
+    for seed, shape, positions, extra in [(1, "w48", [121, 211], {}),
+                                          (2, "w64", [101, 171, 251], {}),
+                                          (3, "w32", [161], {}),
+                                          (4, "w48", [91, 141, 191, 241], _sgd(0.5))]:
+        add("data_outlier", shape, seed, extra,
+            fault={"kind": "outliers", "positions": positions, "vocab": 65})
+    leaked = {"data": {"train": "small_train.txt", "validation": "small_train.txt",
+                       "val_split": None}}
+    for seed, shape, steps, extra in memorise:
+        add("label_leakage", shape, seed, leaked, {"schedule": {"total_steps": steps}}, extra,
+            files=SMALL)
+    for seed, shape, scale, extra in [(1, "w48", 10.0, {}), (2, "w64", 8.0, {}),
+                                      (3, "w32", 30.0, {}), (4, "w48", 15.0, _sgd(0.3))]:
+        add("bad_initialization", shape, seed, extra, fault={"kind": "bad_init", "scale": scale})
+    return out
+
+
+# --------------------------------------------------------------------------- training
+
+def _corpus() -> str:
+    from nt_tui.resources import read_demo_corpus
+
+    return read_demo_corpus()
+
+
+def _write_files(folder: Path, files: dict[str, tuple[int, int]]) -> None:
+    text = _corpus()
+    for name, (start, end) in files.items():
+        path = folder / name
+        if not path.exists():
+            path.write_text(text[start:end], encoding="utf-8")
+
+
+def train_one(spec: Spec, work: Path) -> str:
+    """Train one labelled run into work/runs/<name> (skipped when done)."""
+    import yaml
+
+    run_dir = work / "runs" / spec.name
+    if (run_dir / "summary.json").exists():
+        return f"{spec.name}: done already"
+    import torch
+
+    torch.set_num_threads(1)
+    from nt_tui.config.defaults import resolve
+    from nt_tui.config.loader import load_config
+
+    sys.path.insert(0, str(BENCH))
+    from diagnosis_faults import FaultyTrainer
+
+    if spec.fault.get("kind") == "deep":
+        os.environ["NT_DIAG_DEEP"] = spec.fault["deep"]
+    configs = work / "configs"
+    configs.mkdir(parents=True, exist_ok=True)
+    _write_files(configs, spec.files)
+    config = merge(BASE, spec.config)
+    config["name"] = spec.name
+    if config["data"].get("val_split") is None:
+        config["data"].pop("val_split", None)
+    if config["model"].get("size") is None:
+        config["model"].pop("size", None)
+    path = configs / f"{spec.name}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    resolved = resolve(load_config(path), path)
+    if run_dir.exists():
+        import shutil
+
+        shutil.rmtree(run_dir)
+    started = time.time()
+    summary = FaultyTrainer(resolved, spec.fault, run_dir=run_dir).run()
+    (run_dir / "label.json").write_text(json.dumps(
+        {"cause": spec.cause, "name": spec.name, "fault": spec.fault}), encoding="utf-8")
+    return (f"{spec.name}: {summary['status']} in {time.time() - started:.0f}s, "
+            f"final train {summary.get('final_train_loss')}")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    chosen = [s for s in specs() if not args.only or any(o in s.name for o in args.only)]
+    work = Path(args.work)
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        for message in pool.map(train_one, chosen, [work] * len(chosen)):
+            print(message, flush=True)
+
+
+# --------------------------------------------------------------------------- export
+
+FORMATS = ("nt_tui", "hf", "lightning", "tensorboard", "csv", "jsonl")
+#: Steps between logged points in the other tools' copies (their usual logging_steps).
+OTHER_TOOL_EVERY = 10
+
+
+def _records(run_dir: Path) -> list[dict[str, Any]]:
+    """The run's metric records; a log window that held a NaN/Inf step logs NaN loss and
+    grad norm, as the other tools do (nt-tui logs the window's last loss and a count)."""
+    from nt_tui.runfmt import iter_jsonl
+
+    records = [record for _, record in iter_jsonl(run_dir / "metrics.jsonl")]
+    for record in records:
+        if record.get("nonfinite_steps"):
+            record.update(train_loss=float("nan"), grad_norm=float("nan"))
+    return records
+
+
+def _windows(records: list[dict[str, Any]], every: int) -> list[dict[str, Any]]:
+    """Train rows every `every` steps, the loss averaged over the window (as HF logs it)."""
+    import math
+
+    rows, window = [], []
+    for record in records:
+        if "train_loss" not in record:
+            continue
+        window.append(record)
+        if record["step"] % every == 0:
+            losses = [r["train_loss"] for r in window]
+            finite = [x for x in losses if math.isfinite(x)]
+            mean = sum(losses) / len(losses) if len(finite) == len(losses) else float("nan")
+            rows.append({**record, "train_loss": mean})
+            window = []
+    return rows
+
+
+def _vals(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in records if isinstance(r.get("val_loss"), float)]
+
+
+def export_run(run_dir: Path, out: Path, fmt: str, vocab: int) -> Path:
+    """Write one run's metrics as `fmt` under `out`; return the path to diagnose."""
+    import csv
+    import shutil
+
+    records = _records(run_dir)
+    name = run_dir.name
+    out.mkdir(parents=True, exist_ok=True)
+    if fmt == "nt_tui":
+        target = out / name
+        target.mkdir(parents=True, exist_ok=True)
+        for file in ("metrics.jsonl", "events.jsonl", "config.yaml", "summary.json"):
+            if (run_dir / file).exists():
+                shutil.copy(run_dir / file, target / file)
+        return target
+    if fmt == "hf":
+        rows = _windows(records, OTHER_TOOL_EVERY)
+        last = records[-1]["step"] if records else 0
+        history = [{"epoch": r.get("epoch"), "grad_norm": r.get("grad_norm"),
+                    "learning_rate": r.get("lr"), "loss": r["train_loss"], "step": r["step"]}
+                   for r in rows]
+        history += [{"epoch": r.get("epoch"), "eval_loss": r["val_loss"], "step": r["step"]}
+                    for r in _vals(records)]
+        history.sort(key=lambda item: (item["step"], "eval_loss" in item))
+        target = out / name / f"checkpoint-{last}"
+        target.mkdir(parents=True, exist_ok=True)
+        state = {"best_metric": None, "epoch": records[-1].get("epoch") if records else 0,
+                 "global_step": last, "log_history": history, "logging_steps": OTHER_TOOL_EVERY,
+                 "max_steps": last, "num_train_epochs": 1, "train_batch_size": 16}
+        (target / "trainer_state.json").write_text(json.dumps(state, indent=2))
+        (target / "config.json").write_text(json.dumps({"model_type": "gpt2",
+                                                        "vocab_size": vocab}))
+        return target / "trainer_state.json"
+    if fmt == "lightning":
+        target = out / name / "lightning_logs" / "version_0"
+        target.mkdir(parents=True, exist_ok=True)
+        with open(target / "metrics.csv", "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["epoch", "step", "lr-AdamW", "train_loss_step", "val_loss"])
+            for r in records:
+                step = r["step"] - 1
+                if r["step"] % OTHER_TOOL_EVERY == 0 and "train_loss" in r:
+                    writer.writerow([int(r.get("epoch") or 0), step, r.get("lr"),
+                                     r["train_loss"], ""])
+                if isinstance(r.get("val_loss"), float):
+                    writer.writerow([int(r.get("epoch") or 0), step, "", "", r["val_loss"]])
+        return target / "metrics.csv"
+    if fmt == "tensorboard":
+        from torch.utils.tensorboard import SummaryWriter
+
+        target = out / name / "tb"
+        if target.exists():
+            shutil.rmtree(target)
+        writer = SummaryWriter(str(target))
+        for r in records:
+            if "train_loss" in r:
+                writer.add_scalar("train/loss", r["train_loss"], r["step"])
+                writer.add_scalar("train/lr", r["lr"], r["step"])
+                writer.add_scalar("train/grad_norm", r["grad_norm"], r["step"])
+            if isinstance(r.get("val_loss"), float):
+                writer.add_scalar("val/loss", r["val_loss"], r["step"])
+        writer.close()
+        return target
+    if fmt == "csv":
+        target = out / f"{name}.csv"
+        with open(target, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["step", "train_loss", "val_loss"])
+            for r in records:
+                if r["step"] % 4 == 0 or isinstance(r.get("val_loss"), float):
+                    writer.writerow([r["step"], r.get("train_loss", ""),
+                                     r["val_loss"] if isinstance(r.get("val_loss"), float)
+                                     else ""])
+        return target
+    if fmt == "jsonl":
+        target = out / f"{name}.jsonl"
+        with open(target, "w") as handle:
+            for r in records:
+                row = {"step": r["step"], "train/loss": r.get("train_loss"),
+                       "learning_rate": r.get("lr"), "grad_norm": r.get("grad_norm")}
+                if isinstance(r.get("val_loss"), float):
+                    row["eval/loss"] = r["val_loss"]
+                handle.write(json.dumps(row) + "\n")
+        return target
+    raise ValueError(f"unknown format {fmt}")
+
+
+def _label(run_dir: Path) -> str:
+    return json.loads((run_dir / "label.json").read_text())["cause"]
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    work = Path(args.work)
+    from nt_tui.resources import read_demo_corpus
+
+    vocab = len(set(read_demo_corpus()))
+    index = []
+    for run_dir in sorted((work / "runs").iterdir()):
+        if not (run_dir / "label.json").exists():
+            continue
+        for fmt in args.formats:
+            path = export_run(run_dir, work / "export" / fmt, fmt, vocab)
+            index.append({"path": str(path), "format": fmt, "cause": _label(run_dir),
+                          "run": run_dir.name})
+    (work / "export" / "index.json").write_text(json.dumps(index, indent=1))
+    print(f"{len(index)} logs written under {work / 'export'}")
+
+
+# --------------------------------------------------------------------------- evaluate
+
+def _score_all(index: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    import warnings
+
+    from nt_tui.analysis.diagnosis import diagnose_path
+
+    results = []
+    for item in index:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                diagnosis = diagnose_path(item["path"])
+            except Exception as exc:  # report, keep scoring the rest
+                results.append({**item, "error": f"{type(exc).__name__}: {exc}"})
+                continue
+        ranked = sorted(diagnosis.strengths, key=lambda c: -diagnosis.strengths[c])
+        results.append({**item, "ranked": ranked, "confidence": diagnosis.top.confidence,
+                        "strengths": diagnosis.strengths})
+    return results
+
+
+def summarise(results: list[dict[str, Any]], temperature: float | None = None) -> dict[str, Any]:
+    """Top-1/top-3 per cause and per format, the confusion matrix, ECE and false alarms."""
+    from nt_tui.analysis.diagnosis.calibration import confidences, expected_calibration_error
+    from nt_tui.analysis.diagnosis.vocabulary import CAUSE_IDS
+
+    scored = [r for r in results if "ranked" in r]
+    if temperature is not None:  # re-rank with another temperature (same strengths)
+        for r in scored:
+            probs = confidences(r["strengths"], temperature)
+            r["ranked"] = sorted(probs, key=lambda c: -probs[c])
+            r["confidence"] = probs[r["ranked"][0]]
+    per_cause: dict[str, dict[str, int]] = {c: {"n": 0, "top1": 0, "top3": 0} for c in CAUSE_IDS}
+    per_format: dict[str, dict[str, int]] = {}
+    confusion: dict[str, dict[str, int]] = {c: {} for c in CAUSE_IDS}
+    for r in scored:
+        top1, top3 = r["ranked"][0] == r["cause"], r["cause"] in r["ranked"][:3]
+        for table, key in ((per_cause, r["cause"]), (per_format, r["format"])):
+            row = table.setdefault(key, {"n": 0, "top1": 0, "top3": 0})
+            row["n"] += 1
+            row["top1"] += top1
+            row["top3"] += top3
+        confusion[r["cause"]][r["ranked"][0]] = confusion[r["cause"]].get(r["ranked"][0], 0) + 1
+    healthy = [r for r in scored if r["cause"] == "healthy"]
+    return {
+        "logs": len(results), "errors": [r for r in results if "error" in r],
+        "top1": sum(r["ranked"][0] == r["cause"] for r in scored) / max(1, len(scored)),
+        "top3": sum(r["cause"] in r["ranked"][:3] for r in scored) / max(1, len(scored)),
+        "ece": expected_calibration_error([r["confidence"] for r in scored],
+                                          [r["ranked"][0] == r["cause"] for r in scored]),
+        "false_alarms": sum(r["ranked"][0] != "healthy" for r in healthy),
+        "healthy_logs": len(healthy),
+        "per_cause": per_cause, "per_format": per_format, "confusion": confusion,
+        "misses": [(r["run"], r["format"], r["cause"], r["ranked"][:3]) for r in scored
+                   if r["ranked"][0] != r["cause"]],
+    }
+
+
+def markdown(summary: dict[str, Any]) -> str:
+    """The tables of docs/diagnosis.md."""
+    from nt_tui.analysis.diagnosis.vocabulary import CAUSE_IDS
+
+    def pct(part: int, whole: int) -> str:
+        return f"{100 * part / whole:.0f}%" if whole else "-"
+
+    lines = [f"Logs scored: {summary['logs']} ({len(summary['errors'])} unreadable). "
+             f"Top-1 accuracy **{summary['top1']:.1%}**, top-3 **{summary['top3']:.1%}**, "
+             f"expected calibration error of the top-1 confidence **{summary['ece']:.3f}**, "
+             f"false alarms on healthy runs **{summary['false_alarms']} of "
+             f"{summary['healthy_logs']}**.", "",
+             "| cause | logs | top-1 | top-3 |", "|---|---:|---:|---:|"]
+    for cause in CAUSE_IDS:
+        row = summary["per_cause"][cause]
+        lines.append(f"| {cause} | {row['n']} | {pct(row['top1'], row['n'])} | "
+                     f"{pct(row['top3'], row['n'])} |")
+    lines += ["", "| log format | logs | top-1 | top-3 |", "|---|---:|---:|---:|"]
+    for fmt, row in sorted(summary["per_format"].items()):
+        lines.append(f"| {fmt} | {row['n']} | {pct(row['top1'], row['n'])} | "
+                     f"{pct(row['top3'], row['n'])} |")
+    short = {c: "".join(part[0] for part in c.split("_")) for c in CAUSE_IDS}
+    lines += ["", "Confusion matrix (rows: true cause, columns: top-1 answer; "
+              + ", ".join(f"{short[c]} = {c}" for c in CAUSE_IDS) + "):", "",
+              "| true \\ top-1 | " + " | ".join(short[c] for c in CAUSE_IDS) + " |",
+              "|---|" + "---:|" * len(CAUSE_IDS)]
+    for cause in CAUSE_IDS:
+        row = summary["confusion"][cause]
+        lines.append(f"| {cause} | " + " | ".join(str(row.get(c, "")) or "" for c in CAUSE_IDS)
+                     + " |")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from nt_tui.analysis.diagnosis.calibration import TEMPERATURE, fit_temperature
+
+    work = Path(args.work)
+    index = json.loads((work / "export" / "index.json").read_text())
+    results = _score_all(index)
+    (work / "results.json").write_text(json.dumps(results, indent=1))
+    temperature = None
+    if args.fit:
+        scored = [r for r in results if "strengths" in r]
+        temperature = fit_temperature([r["strengths"] for r in scored],
+                                      [r["cause"] for r in scored])
+        print(f"fitted temperature {temperature} (module has {TEMPERATURE})")
+    summary = summarise(results, temperature)
+    text = markdown(summary)
+    print(text)
+    for miss in summary["misses"]:
+        print("miss:", *miss)
+    for error in summary["errors"]:
+        print("error:", error["path"], error["error"])
+    if args.markdown:
+        Path(args.markdown).write_text(text)
+
+
+# --------------------------------------------------------------------------- fixtures
+
+#: The wizard's end-to-end test run: LR too high on a model small enough that the test's
+#: 100-step verification takes a few seconds on CPU.
+WIZARD_RUN = Spec("wizard--lr_too_high", "lr_too_high", {
+    "seed": 3, "model": {"size": None, "n_layer": 1, "n_head": 2, "n_embd": 32},
+    "data": {"batch_size": 8, "seq_len": 32}, "optimizer": {"lr": 0.2},
+    "schedule": {"total_steps": 300}, "logging": {"every": 2, "validate_every": 30}})
+#: Formats of the committed fixtures, by run variant: every cause once in the nt-tui format,
+#: plus other formats for some, so tests cover every reader the contract names.
+FIXTURE_FORMATS = {"s1": ("nt_tui", "hf", "csv"), "s2": ("lightning", "tensorboard", "jsonl")}
+#: Every other metrics line is kept in committed nt-tui logs (size; shape stays the same).
+FIXTURE_THIN = 2
+
+
+def _thin(path: Path) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [line for i, line in enumerate(lines)
+            if i % FIXTURE_THIN == 0 or '"val_loss"' in line or "NaN" in line
+            or "Infinity" in line or i == len(lines) - 1]
+    path.write_text("".join(kept))
+
+
+def cmd_fixtures(args: argparse.Namespace) -> None:
+    import shutil
+
+    from nt_tui.resources import read_demo_corpus
+
+    work = Path(args.work)
+    print(train_one(WIZARD_RUN, work))
+    vocab = len(set(read_demo_corpus()))
+    if FIXTURES.exists():
+        shutil.rmtree(FIXTURES)
+    FIXTURES.mkdir(parents=True)
+    labels = {}
+    wizard = export_run(work / "runs" / WIZARD_RUN.name, FIXTURES, "nt_tui", vocab)
+    labels[wizard.name] = {"cause": WIZARD_RUN.cause, "format": "nt_tui"}
+    for run_dir in sorted((work / "runs").iterdir()):
+        if not (run_dir / "label.json").exists() or run_dir.name == WIZARD_RUN.name:
+            continue
+        variant = run_dir.name.rsplit("-", 1)[-1]
+        for fmt in FIXTURE_FORMATS.get(variant, ()):
+            path = export_run(run_dir, FIXTURES / fmt, fmt, vocab)
+            if fmt == "nt_tui":
+                _thin(path / "metrics.jsonl")
+            labels[str(path.relative_to(FIXTURES))] = {"cause": _label(run_dir), "format": fmt}
+    (FIXTURES / "labels.json").write_text(json.dumps(labels, indent=1, sort_keys=True))
+    size = sum(f.stat().st_size for f in FIXTURES.rglob("*") if f.is_file())
+    print(f"{len(labels)} fixtures, {size / 1e6:.1f} MB in {FIXTURES}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train the labelled runs")
+    train.add_argument("--work", default="/tmp/nt-tui-diagnosis")
+    train.add_argument("--only", nargs="*", help="substrings of run names to train")
+    train.add_argument("--jobs", type=int, default=2)
+    train.set_defaults(handler=cmd_train)
+    export = sub.add_parser("export", help="write every run in several log formats")
+    export.add_argument("--work", default="/tmp/nt-tui-diagnosis")
+    export.add_argument("--formats", nargs="*", default=list(FORMATS))
+    export.set_defaults(handler=cmd_export)
+    evaluate = sub.add_parser("evaluate", help="diagnose every exported log and score it")
+    evaluate.add_argument("--work", default="/tmp/nt-tui-diagnosis")
+    evaluate.add_argument("--fit", action="store_true", help="fit the softmax temperature")
+    evaluate.add_argument("--markdown", help="write the tables to this file")
+    evaluate.set_defaults(handler=cmd_evaluate)
+    fixtures = sub.add_parser("fixtures", help="write the small labelled set under tests/data")
+    fixtures.add_argument("--work", default="/tmp/nt-tui-diagnosis")
+    fixtures.set_defaults(handler=cmd_fixtures)
+    args = parser.parse_args(argv)
+    args.handler(args)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    raise SystemExit(main())

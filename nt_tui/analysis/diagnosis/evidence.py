@@ -1,0 +1,497 @@
+"""Evidence: the numbers the rules judge, measured once from a run history.
+
+Every field is None when the log lacks what it needs; `Evidence.missing` says what was
+missing in words, so a report can say what it could not check.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nt_tui.analysis.diagnosis import thresholds as th
+from nt_tui.analysis.diagnosis.context import RunContext
+from nt_tui.analysis.diagnosis.signals import (
+    Spike, despiked, drift, find_spikes, odd_window, periodicity, robust_sigma, rolling_mean,
+    rolling_median)
+
+if TYPE_CHECKING:
+    from nt_tui.runlogs.history import RunHistory
+
+#: Metrics logged on training steps: a NaN cell in a row that has one of these (and where
+#: the metric is normally logged with it) was a NaN value, not a missing one.
+TRAIN_SIDE = ("lr", "grad_norm", "train_loss", "throughput", "tokens_per_s", "clip_fraction")
+#: nt-tui's metrics column counting NaN/Inf steps in a log window, and its warning code.
+NONFINITE_COUNT = "nonfinite_steps"
+NAN_WARNING = "nan_inf"
+
+
+@dataclass
+class LossEvidence:
+    """The shape of the main loss curve (train loss, or validation loss when it is all)."""
+
+    metric: str
+    points: int
+    first_step: int
+    last_step: int
+    #: False when the log starts mid-run (resumed): start-of-run checks do not apply
+    from_start: bool
+    initial: float
+    final: float
+    minimum: float
+    minimum_step: int
+    #: (initial - final) / initial of the smoothed curve
+    decrease_rel: float
+    #: share of the total decrease done in the first quarter of the run
+    early_share: float | None
+    #: share of the total decrease done in the last TAIL_SHARE of the run
+    tail_share: float | None
+    #: relative decrease of the smoothed curve over the last TAIL_SHARE of the run
+    tail_change_rel: float
+    #: step from which the smoothed curve stays within 2 x PLATEAU_REL of its final value
+    plateau_from: int
+    #: smoothed curve's rise above its minimum at the end, relative
+    rise_after_min_rel: float
+    #: robust noise of the second half, relative to its level
+    noise_rel: float
+    #: largest rise above the starting value within the first EARLY_SHARE of the run
+    early_rise_rel: float
+    early_rise_step: int | None
+    spikes: list[Spike]
+    #: (period in steps, autocorrelation) of a repeating pattern
+    period: tuple[int, float] | None
+    #: lag-1 autocorrelation and amplitude of the detrended second half
+    drift_acf: float
+    drift_rel: float
+
+    @property
+    def span(self) -> int:
+        return max(1, self.last_step - self.first_step)
+
+    def share_of_run(self, step: int) -> float:
+        return (step - self.first_step) / self.span
+
+
+@dataclass
+class NonFiniteEvidence:
+    """Where NaN/Inf first appeared and what led up to it."""
+
+    step: int
+    metric: str
+    #: grad norm over its last logged finite values before the NaN / its earlier median
+    grad_ratio_before: float | None
+    grad_before: float | None
+    #: last finite loss / the median of the loss over the points before it
+    loss_ratio_before: float | None
+    #: points of finite loss before the NaN
+    finite_points_before: int
+
+
+@dataclass
+class GradEvidence:
+    median: float
+    p95: float
+    maximum: float
+    maximum_step: int
+    #: max / median
+    blowup_ratio: float
+    share_exploding: float
+    share_vanishing: float
+    #: median over the first EARLY_SHARE of the run / median over the rest
+    early_ratio: float | None
+    #: median of the last 10% / median of the run
+    final_ratio: float
+    #: max / median over the second half (isolated bursts of a run past its warmup)
+    late_spikiness: float
+
+
+@dataclass
+class LrEvidence:
+    peak: float
+    peak_step: int
+    first: float
+    final: float
+    #: steps until the LR first reached LR_NO_WARMUP_SHARE of its peak
+    warmup_steps: int
+    #: first logged LR / peak
+    first_share: float
+    final_share: float
+    #: step from which the LR stays below LR_NEAR_ZERO_SHARE of the peak (None = never)
+    near_zero_from: int | None
+    #: share of the logged run spent there
+    near_zero_run_share: float
+    shape: str
+
+
+@dataclass
+class ValEvidence:
+    points: int
+    first: float
+    best: float
+    best_step: int
+    final: float
+    final_step: int
+    #: final / best - 1
+    rise_rel: float
+    #: evaluations after the best that were higher than the one before
+    rising_evals: int
+    #: evaluations before the best that were higher than the one before (a noisy descent)
+    ups_before_best: int
+    #: relative fall of the smoothed train loss from the val best to the end
+    train_fall_after_best_rel: float | None
+    #: (val - train) / train at the last evaluation, train smoothed at the same step
+    gap_final_rel: float | None
+    #: first step from which the gap stays above GAP_OPEN_REL
+    gap_onset: int | None
+    #: share of evaluations where val <= train x (1 + LEAKAGE_TOLERANCE_REL)
+    share_at_or_below_train: float | None
+    #: median (val / train) over the evaluations
+    ratio_median: float | None
+
+
+@dataclass
+class Evidence:
+    """Everything measured from one run."""
+
+    steps: int
+    metrics: list[str]
+    loss: LossEvidence | None
+    val: ValEvidence | None
+    grad: GradEvidence | None
+    lr: LrEvidence | None
+    nonfinite: NonFiniteEvidence | None
+    clip_fraction: float | None
+    update_ratio: float | None
+    #: passes over the training data by the end (the log's epoch column)
+    epochs: float | None
+    warning_codes: list[str]
+    context: RunContext
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def peak_lr(self) -> float | None:
+        """The peak LR: the config's value, else the largest logged one."""
+        return self.context.lr or (self.lr.peak if self.lr else None)
+
+    @property
+    def table_lr(self) -> float | None:
+        """The model-size table's LR for the run's parameter count (None when unknown)."""
+        if not self.context.num_params:
+            return None
+        from nt_tui.config.defaults import size_defaults
+
+        return size_defaults(self.context.num_params).lr
+
+    @property
+    def uniform_loss(self) -> float | None:
+        """ln(vocabulary or classes): the loss of a uniform guess."""
+        size = self.context.vocab_size
+        return math.log(size) if size and size > 1 else None
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    return np.isfinite(values)
+
+
+def nonfinite_steps(history: "RunHistory", metric: str) -> list[int]:
+    """Steps where `metric` was logged as NaN or Inf (a NaN cell counts only in a row that
+    holds another training-side metric normally logged with it)."""
+    frame = history.frame
+    if metric not in frame.columns:
+        return []
+    values = frame[metric].to_numpy(dtype=float)
+    steps = frame["step"].to_numpy()
+    found = set(steps[np.isinf(values)].tolist())
+    metrics = [c for c in frame.columns if c != "step"]
+    empty_row = frame[metrics].isna().all(axis=1).to_numpy()
+    if empty_row.any() and np.isfinite(values).sum() >= 3:
+        # a row with a step and nothing else can only come from NaN values written as such
+        found.update(steps[empty_row].tolist())
+    partners = [c for c in TRAIN_SIDE if c != metric and c in frame.columns]
+    for partner in partners:
+        with_partner = frame[partner].notna().to_numpy()
+        if with_partner.sum() < 2:
+            continue
+        together = np.isfinite(values[with_partner]).mean()
+        if together >= 0.5:
+            found.update(steps[with_partner & np.isnan(values)].tolist())
+    return sorted(int(s) for s in found)
+
+
+def _loss_evidence(metric: str, steps: np.ndarray, values: np.ndarray,
+                   uniform: float | None = None) -> LossEvidence | None:
+    """The shape of one loss curve; `uniform` (ln vocab) is where a from-scratch run starts."""
+    keep = _finite(values)
+    steps, values = steps[keep], values[keep]
+    points = len(values)
+    if points < 3:
+        return None
+    first_step, last_step = int(steps[0]), int(steps[-1])
+    interval = float(np.median(np.diff(steps))) if points > 1 else 1.0
+    from_start = first_step <= max(th.RESUMED_START_SHARE * last_step, 2 * interval)
+    trend = rolling_median(values, odd_window(points, 0.05))
+    span = max(1, last_step - first_step)
+    tail_n = max(3, points // 10)
+    initial = float(values[0])
+    start_level = float(np.median(values[: min(3, points)]))
+    final = float(np.median(values[-tail_n:]))
+    head = float(trend[0])
+    if from_start:  # the first drop can come before the first log: start from step 0's loss
+        head = max(start_level, uniform or 0.0)
+    decrease_rel = (head - final) / abs(head) if head else 0.0
+    quarter = float(np.interp(first_step + 0.25 * span, steps, trend))
+    total = head - final
+    early_share = (head - quarter) / total if total > 0 and decrease_rel > th.FLAT_REL else None
+    tail_start = float(np.interp(first_step + (1 - th.TAIL_SHARE) * span, steps, trend))
+    tail_change = (tail_start - float(trend[-1])) / abs(tail_start) if tail_start else 0.0
+    tail_share = (tail_start - float(trend[-1])) / total if early_share is not None else None
+    band = abs(final) * 2 * th.PLATEAU_REL
+    outside = np.nonzero(np.abs(trend - final) > band)[0]
+    plateau_from = int(steps[outside[-1] + 1]) if outside.size and outside[-1] + 1 < points \
+        else (int(steps[0]) if not outside.size else last_step)
+    body = trend[: max(1, points - tail_n // 2)]
+    min_index = int(np.argmin(body))
+    rise = (float(np.median(trend[-tail_n:])) - float(body[min_index])) / abs(body[min_index]) \
+        if body[min_index] else 0.0
+    half = values[points // 2:]
+    local = rolling_median(values, odd_window(points, 0.02, smallest=7, largest=51))[points // 2:]
+    level = float(np.median(np.abs(local))) or 1.0
+    noise_rel = robust_sigma(half - local) / level
+    early_mask = steps <= first_step + th.EARLY_SHARE * span
+    early_rise, early_step = 0.0, None
+    if from_start and early_mask.sum() > 1 and start_level > 0:
+        early_values = values[early_mask][1:]
+        index = int(np.argmax(early_values))
+        early_rise = (float(early_values[index]) - start_level) / start_level
+        early_step = int(steps[early_mask][1:][index])
+    smooth_part = despiked(values)
+    period = periodicity(smooth_part)
+    drift_acf, drift_rel = drift(smooth_part)
+    return LossEvidence(
+        metric=metric, points=points, first_step=first_step, last_step=last_step,
+        from_start=bool(from_start), initial=initial, final=final,
+        minimum=float(values.min()), minimum_step=int(steps[int(np.argmin(values))]),
+        decrease_rel=float(decrease_rel), early_share=early_share, tail_share=tail_share,
+        tail_change_rel=float(tail_change), plateau_from=plateau_from,
+        rise_after_min_rel=float(rise), noise_rel=float(noise_rel),
+        early_rise_rel=float(early_rise), early_rise_step=early_step,
+        spikes=find_spikes(steps, values),
+        period=(int(round(period[0] * interval)), period[1]) if period else None,
+        drift_acf=drift_acf, drift_rel=drift_rel)
+
+
+def _counted_nonfinite(history: "RunHistory") -> list[tuple[int, str]]:
+    """NaN/Inf steps an nt-tui run counted itself: the `nonfinite_steps` column (steps of a
+    log window with NaN/Inf loss or gradients) and `nan_inf` warning events."""
+    found = []
+    if history.has(NONFINITE_COUNT):
+        counts = history.series(NONFINITE_COUNT)
+        found += [(int(step), "train_loss") for step in counts.index[counts.to_numpy() > 0]]
+    found += [(int(event["step"]), "train_loss") for event in history.events
+              if event.get("code") == NAN_WARNING and isinstance(event.get("step"), int)]
+    return found
+
+
+def _nonfinite_evidence(history: "RunHistory") -> NonFiniteEvidence | None:
+    candidates = _counted_nonfinite(history)
+    for metric in ("train_loss", "grad_norm", "val_loss"):
+        bad = nonfinite_steps(history, metric)
+        if bad:
+            candidates.append((bad[0], metric))
+    if not candidates:
+        return None
+    step, metric = min(candidates)
+    grad_ratio = grad_before = loss_ratio = None
+    if history.has("grad_norm"):
+        grads = history.series("grad_norm")
+        grads = grads[(grads.index < step) & np.isfinite(grads.to_numpy())]
+        if len(grads) >= 4:
+            recent = float(grads.iloc[-3:].max())
+            earlier = float(grads.iloc[:-3].median())
+            grad_before = recent
+            grad_ratio = recent / earlier if earlier > 0 else None
+    losses = history.series("train_loss") if history.has("train_loss") else history.series(
+        "val_loss")
+    losses = losses[(losses.index < step) & np.isfinite(losses.to_numpy())]
+    if len(losses) >= 4:
+        earlier = float(losses.iloc[:-2].median())
+        loss_ratio = float(losses.iloc[-2:].max()) / earlier if earlier > 0 else None
+    return NonFiniteEvidence(step=step, metric=metric, grad_ratio_before=grad_ratio,
+                             grad_before=grad_before, loss_ratio_before=loss_ratio,
+                             finite_points_before=len(losses))
+
+
+def _grad_evidence(history: "RunHistory", first: int, last: int) -> GradEvidence | None:
+    grads = history.series("grad_norm")
+    grads = grads[np.isfinite(grads.to_numpy())]
+    if len(grads) < 3:
+        return None
+    values, steps = grads.to_numpy(), grads.index.to_numpy()
+    median = float(np.median(values))
+    span = max(1, last - first)
+    early = values[steps <= first + th.EARLY_SHARE * span]
+    rest = values[steps > first + th.EARLY_SHARE * span]
+    early_ratio = (float(np.median(early)) / float(np.median(rest))
+                   if early.size >= 2 and rest.size >= 3 and np.median(rest) > 0 else None)
+    tail = values[-max(3, len(values) // 10):]
+    half = values[len(values) // 2:]
+    index = int(np.argmax(values))
+    return GradEvidence(
+        median=median, p95=float(np.percentile(values, 95)), maximum=float(values[index]),
+        maximum_step=int(steps[index]),
+        blowup_ratio=float(values[index] / median) if median > 0 else float("inf"),
+        share_exploding=float(np.mean(values > th.GRAD_NORM_EXPLOSION)),
+        share_vanishing=float(np.mean(values < th.GRAD_NORM_VANISHING)),
+        early_ratio=early_ratio,
+        final_ratio=float(np.median(tail) / median) if median > 0 else 1.0,
+        late_spikiness=float(half.max() / np.median(half)) if np.median(half) > 0 else 1.0)
+
+
+def _lr_evidence(history: "RunHistory") -> LrEvidence | None:
+    lrs = history.series("lr")
+    lrs = lrs[np.isfinite(lrs.to_numpy())]
+    if len(lrs) < 3:
+        return None
+    values, steps = lrs.to_numpy(), lrs.index.to_numpy()
+    peak_index = int(np.argmax(values))
+    peak = float(values[peak_index])
+    if peak <= 0:
+        return None
+    reached = np.nonzero(values >= th.LR_NO_WARMUP_SHARE * peak)[0]
+    warmup = int(steps[reached[0]] - steps[0]) if reached.size else 0
+    near_zero = values < th.LR_NEAR_ZERO_SHARE * peak
+    after_peak = np.arange(len(values)) > peak_index
+    tail_zero = near_zero & after_peak
+    near_zero_from = None
+    if tail_zero.any() and near_zero[-1]:
+        above = np.nonzero(~near_zero)[0]
+        near_zero_from = int(steps[above[-1] + 1]) if above.size else int(steps[0])
+    span = max(1, int(steps[-1] - steps[0]))
+    share = (int(steps[-1]) - near_zero_from) / span if near_zero_from is not None else 0.0
+    spread = float(values.max() - values.min()) / peak
+    if spread < 0.05:
+        shape = "constant"
+    elif warmup > 0 and values[-1] < 0.95 * peak:
+        shape = "warmup then decay"
+    elif values[-1] < 0.95 * peak:
+        shape = "decay"
+    else:
+        shape = "warmup then constant"
+    return LrEvidence(
+        peak=peak, peak_step=int(steps[peak_index]), first=float(values[0]),
+        final=float(values[-1]), warmup_steps=warmup, first_share=float(values[0]) / peak,
+        final_share=float(values[-1]) / peak, near_zero_from=near_zero_from,
+        near_zero_run_share=float(share), shape=shape)
+
+
+def _val_evidence(history: "RunHistory", loss: LossEvidence | None) -> ValEvidence | None:
+    val = history.series("val_loss")
+    val = val[np.isfinite(val.to_numpy())]
+    if len(val) < 2:
+        return None
+    values, steps = val.to_numpy(), val.index.to_numpy()
+    best_index = int(np.argmin(values))
+    best = float(values[best_index])
+    ups = values[1:] > values[:-1] * (1 + th.VAL_UP_REL)
+    rising = int(ups[best_index:].sum())
+    ups_before = int(ups[:best_index].sum())
+    train_fall = gap_final = gap_onset = at_or_below = ratio_median = None
+    if loss is not None and loss.metric == "train_loss" and history.has("train_loss"):
+        train = history.series("train_loss")
+        train = train[np.isfinite(train.to_numpy())]
+        t_steps, t_values = train.index.to_numpy(), train.to_numpy()
+        # a mean, not a median: validation averages batches, and batch losses are skewed
+        smooth = rolling_mean(t_values, odd_window(len(t_values), 0.05))
+        inside = (steps >= t_steps[0]) & (steps <= t_steps[-1])
+        if inside.sum() >= 2:
+            aligned = np.interp(steps[inside], t_steps, smooth)
+            ratios = values[inside] / np.where(aligned > 0, aligned, np.nan)
+            gaps = ratios - 1
+            gap_final = float(gaps[-1])
+            open_ = gaps > th.GAP_OPEN_REL
+            if open_[-1]:
+                closed = np.nonzero(~open_)[0]
+                gap_onset = int(steps[inside][closed[-1] + 1]) if closed.size else int(
+                    steps[inside][0])
+            at_or_below = float(np.mean(ratios <= 1 + th.LEAKAGE_TOLERANCE_REL))
+            ratio_median = float(np.nanmedian(ratios))
+            at_best = float(np.interp(steps[best_index], t_steps, smooth))
+            if at_best > 0:
+                train_fall = (at_best - float(smooth[-1])) / at_best
+    return ValEvidence(
+        points=len(values), first=float(values[0]), best=best, best_step=int(steps[best_index]),
+        final=float(values[-1]), final_step=int(steps[-1]), rise_rel=float(values[-1] / best - 1)
+        if best > 0 else 0.0, rising_evals=rising, ups_before_best=ups_before,
+        train_fall_after_best_rel=train_fall,
+        gap_final_rel=gap_final, gap_onset=gap_onset, share_at_or_below_train=at_or_below,
+        ratio_median=ratio_median)
+
+
+def _mean_of(history: "RunHistory", names: tuple[str, ...], start_share: float = 0.0
+             ) -> float | None:
+    for name in names:
+        if history.has(name):
+            series = history.series(name)
+            series = series[np.isfinite(series.to_numpy())]
+            if len(series):
+                cut = series.index.min() + start_share * (series.index.max() - series.index.min())
+                later = series[series.index >= cut]
+                return float((later if len(later) else series).median()
+                             if "ratio" in name else (later if len(later) else series).mean())
+    return None
+
+
+def collect_evidence(history: "RunHistory", context: RunContext | None = None) -> Evidence:
+    """Measure everything the rules need from `history` (plus what `context` knows)."""
+    context = context or RunContext()
+    metric = "train_loss" if history.has("train_loss") else "val_loss"
+    series = history.series(metric)
+    uniform = math.log(context.vocab_size) if context.vocab_size and context.vocab_size > 1 \
+        else None
+    loss = _loss_evidence(metric, series.index.to_numpy(), series.to_numpy(dtype=float),
+                          uniform if metric == "train_loss" else None) if len(series) else None
+    first = loss.first_step if loss else 0
+    last = loss.last_step if loss else history.steps
+    evidence = Evidence(
+        steps=history.steps, metrics=list(history.metrics), loss=loss,
+        val=_val_evidence(history, loss) if metric == "train_loss" else None,
+        grad=_grad_evidence(history, first, last), lr=_lr_evidence(history),
+        nonfinite=_nonfinite_evidence(history),
+        clip_fraction=_mean_of(history, ("clip_fraction",), 0.5),
+        update_ratio=_mean_of(history, ("update_ratio", "update_to_weight_ratio")),
+        epochs=float(history.series("epoch").max()) if history.has("epoch") else None,
+        warning_codes=sorted({str(e.get("code")) for e in history.events
+                              if e.get("kind") == "warning" and e.get("code")}),
+        context=context)
+    evidence.missing = _missing(evidence)
+    return evidence
+
+
+def _missing(evidence: Evidence) -> list[str]:
+    missing = []
+    if evidence.loss is None:
+        missing.append("no usable loss curve (fewer than 3 finite points)")
+    elif evidence.loss.metric != "train_loss":
+        missing.append("no training loss: the validation loss was analysed instead")
+    if evidence.val is None:
+        missing.append("no validation loss: overfitting, underfitting and leakage checks are "
+                       "weaker")
+    if evidence.grad is None:
+        missing.append("no gradient norm: explosion and vanishing were judged from the loss "
+                       "alone")
+    if evidence.lr is None:
+        missing.append("no learning-rate column: warmup and schedule were judged from the "
+                       "config or not at all")
+    if evidence.context.vocab_size is None:
+        missing.append("vocabulary size unknown: the initial loss was compared with the "
+                       "largest plausible ln(vocab) only")
+    return missing
+
+
+def describe_context(context: RunContext) -> dict[str, Any]:
+    """The known context values with their sources, for reports."""
+    return {name: {"value": value, "source": context.sources.get(name, "given")}
+            for name, value in context.known().items()}

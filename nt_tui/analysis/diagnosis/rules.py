@@ -1,0 +1,643 @@
+"""One rule per cause: how strongly the evidence shows that cause's pattern.
+
+A rule returns a `Finding`: a strength in [0, 1] (0 = pattern absent, 1 = textbook case)
+and the evidence sentences, with numbers, that support it. Rules follow the contract's
+definitions of the causes (the physics of the curves), never a particular log's quirks.
+`nt_tui.analysis.diagnosis.calibration` turns strengths into confidences.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+from nt_tui.analysis.diagnosis import thresholds as th
+from nt_tui.analysis.diagnosis.evidence import Evidence
+from nt_tui.analysis.diagnosis.numbers import lr as fmt_lr
+from nt_tui.analysis.diagnosis.numbers import num, pct, step
+
+
+@dataclass
+class Finding:
+    strength: float = 0.0
+    evidence: list[str] = field(default_factory=list)
+
+    def add(self, strength: float, sentence: str | None = None) -> None:
+        """Raise the strength to at least `strength` and keep the sentence."""
+        self.strength = max(self.strength, min(1.0, strength))
+        if sentence and sentence not in self.evidence:
+            self.evidence.append(sentence)
+
+    def note(self, sentence: str) -> None:
+        if sentence not in self.evidence:
+            self.evidence.append(sentence)
+
+    def scale(self, factor: float, sentence: str | None = None) -> None:
+        self.strength = max(0.0, min(1.0, self.strength * factor))
+        if sentence:
+            self.note(sentence)
+
+
+def ramp(value: float, low: float, high: float) -> float:
+    """0 at `low`, 1 at `high`, linear between (works for high < low too)."""
+    if high == low:
+        return float(value >= high)
+    return max(0.0, min(1.0, (value - low) / (high - low)))
+
+
+# --- shared facts ---------------------------------------------------------------------------
+
+def _late_spikes(ev: Evidence) -> list:
+    loss = ev.loss
+    if loss is None:
+        return []
+    cutoff = loss.first_step + th.EARLY_SHARE * loss.span if loss.from_start else -math.inf
+    return [s for s in loss.spikes if s.step > cutoff]
+
+
+def _early_spikes(ev: Evidence) -> list:
+    loss = ev.loss
+    if loss is None or not loss.from_start:
+        return []
+    return [s for s in loss.spikes if s.step <= loss.first_step + th.EARLY_SHARE * loss.span]
+
+
+def _spike_text(spikes: list, limit: int = 3) -> str:
+    shown = ", ".join(f"step {step(s.step)} ({num(s.value)} vs {num(s.baseline)})"
+                      for s in spikes[:limit])
+    more = f" and {len(spikes) - limit} more" if len(spikes) > limit else ""
+    return shown + more
+
+
+def _isolated(ev: Evidence) -> bool:
+    """Spikes after the start are few, short and recover."""
+    spikes = _late_spikes(ev)
+    loss = ev.loss
+    return bool(spikes) and loss is not None and len(spikes) <= max(
+        1, th.ISOLATED_SPIKE_MAX_SHARE * loss.points) and all(
+        s.recovered and s.width <= 3 for s in spikes)
+
+
+def _diverging(ev: Evidence) -> float:
+    """How strongly the (finite) train loss climbs back above its minimum."""
+    loss = ev.loss
+    if loss is None or loss.metric != "train_loss":
+        return 0.0
+    return ramp(loss.rise_after_min_rel, th.DIVERGENCE_REL * 0.5, th.DIVERGENCE_REL * 3)
+
+
+def _flat(ev: Evidence) -> bool:
+    loss = ev.loss
+    return loss is not None and loss.from_start and loss.decrease_rel < th.FLAT_REL \
+        and loss.rise_after_min_rel < th.DIVERGENCE_REL
+
+
+def _barely_learned(ev: Evidence) -> float:
+    """How strongly a from-scratch run has learned almost nothing: its loss fell only a few
+    percent (a capacity limit still learns the easy part; a tiny step size does not)."""
+    loss = ev.loss
+    if loss is None or not loss.from_start or loss.rise_after_min_rel >= th.DIVERGENCE_REL:
+        return 0.0
+    return ramp(loss.decrease_rel, th.BARELY_LEARNED_REL, th.FLAT_REL * 2)
+
+
+def _grad_late_blowup(ev: Evidence) -> float:
+    grad = ev.grad
+    if grad is None:
+        return 0.0
+    ratio = grad.blowup_ratio
+    late = ev.loss is None or not ev.loss.from_start or ev.loss.share_of_run(
+        grad.maximum_step) > th.EARLY_SHARE
+    return ratio if late else 0.0
+
+
+
+
+def _warmup_missing(ev: Evidence) -> tuple[float, str | None]:
+    """(how sure the warmup is missing or too short, sentence); 0.5 when unknown."""
+    loss = ev.loss
+    run = loss.span if loss else ev.steps
+    if ev.lr is not None:
+        if ev.lr.first_share >= th.LR_NO_WARMUP_SHARE:
+            return 1.0, (f"no warmup: the first logged LR {fmt_lr(ev.lr.first)} is already "
+                         f"{pct(ev.lr.first_share)} of the peak {fmt_lr(ev.lr.peak)}")
+        if ev.lr.warmup_steps < th.WARMUP_MIN_SHARE * run:
+            return 0.8, (f"warmup reaches the peak LR in {step(ev.lr.warmup_steps)} steps, "
+                         f"under {pct(th.WARMUP_MIN_SHARE)} of the {step(run)}-step run")
+        return 0.1, f"LR warms up over {step(ev.lr.warmup_steps)} steps"
+    if ev.context.warmup_steps is not None:
+        if ev.context.warmup_steps < th.WARMUP_MIN_SHARE * run:
+            return 0.9, f"warmup_steps is {ev.context.warmup_steps} in the config"
+        return 0.1, f"warmup_steps is {ev.context.warmup_steps} in the config"
+    return 0.5, None
+
+
+def _noisy(ev: Evidence) -> tuple[float, str | None]:
+    """How strongly the run past its start bounces: grad-norm bursts, a validation loss that
+    goes up and down on its way down (healthy runs descend smoothly)."""
+    signals = [(0.0, None)]
+    grad = ev.grad
+    if grad is not None and grad.late_spikiness > th.GRAD_BURST_RATIO:
+        signals.append((ramp(grad.late_spikiness, th.GRAD_BURST_RATIO, 4 * th.GRAD_BURST_RATIO),
+                        f"grad norm bursts to {num(grad.late_spikiness)}x its median in the "
+                        "second half"))
+    val = ev.val
+    if val is not None and val.ups_before_best:
+        signals.append((ramp(val.ups_before_best, 0, 3),
+                        f"validation loss went up {val.ups_before_best} time(s) before its best"))
+    return max(signals, key=lambda item: item[0])
+
+
+def _stalled_noisy(ev: Evidence) -> tuple[float, str]:
+    """A fast first drop, then a noisy stall at a high loss: Adam at too large a step size."""
+    loss = ev.loss
+    if loss is None or not loss.from_start or loss.early_share is None:
+        return 0.0, ""
+    flat_tail = ramp(loss.tail_change_rel, th.UNDERFIT_TAIL_REL, th.UNDERFIT_TAIL_REL / 3)
+    stalled = ramp(loss.early_share, th.STALL_EARLY_SHARE - 0.1, th.STALL_EARLY_SHARE) * flat_tail
+    noisy, why = _noisy(ev)
+    immediate = _immediate_stall(ev) * ramp(loss.tail_change_rel, 4 * th.PLATEAU_REL,
+                                            th.PLATEAU_REL)
+    if stalled * noisy * 0.8 >= 0.7 * immediate and stalled * noisy > 0:
+        return 0.8 * stalled * noisy, (f"the loss dropped fast, then stalled at ~{num(loss.final)} "
+                                 f"({pct(loss.early_share)} of its decrease in the first "
+                                 f"quarter) while {why}")
+    if immediate:
+        return 0.7 * immediate, (f"the loss stopped improving at ~{num(loss.final)} by step "
+                                 f"{step(loss.plateau_from)} ({pct(loss.share_of_run(loss.plateau_from))} "
+                                 "of the run) and stayed there: the optimizer stalled at once")
+    return 0.0, ""
+
+
+def _immediate_stall(ev: Evidence) -> float:
+    """How strongly the loss stopped improving within the first few percent of the run (a
+    capacity limit is approached gradually; a step size that is too large stalls at once)."""
+    loss = ev.loss
+    if loss is None or not loss.from_start or loss.decrease_rel < th.STALL_MIN_DROP_REL:
+        return 0.0
+    return ramp(loss.share_of_run(loss.plateau_from), th.STALL_PLATEAU_SHARE * 2,
+                th.STALL_PLATEAU_SHARE)
+
+
+# --- the rules ------------------------------------------------------------------------------
+
+def rule_numerical_instability(ev: Evidence) -> Finding:
+    finding = Finding()
+    bad = ev.nonfinite
+    if bad is None:
+        return finding
+    where = f"{bad.metric} became NaN/Inf at step {step(bad.step)}"
+    if bad.finite_points_before < 2:
+        finding.add(0.8, f"{where}, from the first logged steps")
+        return finding
+    grad_calm = bad.grad_ratio_before is not None and bad.grad_ratio_before < \
+        th.GRAD_RISE_BEFORE_NAN and (bad.grad_before or 0) < th.GRAD_NORM_EXPLOSION
+    loss_calm = bad.loss_ratio_before is None or bad.loss_ratio_before < 1.5
+    if grad_calm and loss_calm:
+        finding.add(0.95, f"{where} while the grad norm just before was normal "
+                          f"({num(bad.grad_before)}, {num(bad.grad_ratio_before)}x its median)")
+    elif bad.grad_ratio_before is None and loss_calm:
+        finding.add(0.7, f"{where} with no rise of the loss before it "
+                         f"(last finite loss {num(bad.loss_ratio_before)}x its median)")
+    elif loss_calm:
+        finding.add(0.25, where)
+    else:
+        finding.add(0.1, where)
+    return finding
+
+
+def rule_exploding_gradients(ev: Evidence) -> Finding:
+    finding = Finding()
+    bad, grad = ev.nonfinite, ev.grad
+    if bad is not None:
+        if bad.grad_ratio_before is not None and (
+                bad.grad_ratio_before >= th.GRAD_RISE_BEFORE_NAN
+                or (bad.grad_before or 0) >= th.GRAD_NORM_EXPLOSION):
+            finding.add(0.95, f"grad norm rose to {num(bad.grad_before)} "
+                              f"({num(bad.grad_ratio_before)}x its median) before the NaN at "
+                              f"step {step(bad.step)}")
+        elif bad.grad_ratio_before is None and (bad.loss_ratio_before or 0) >= 3:
+            finding.add(0.6, f"the loss grew {num(bad.loss_ratio_before)}x just before turning "
+                             f"NaN at step {step(bad.step)}")
+        elif bad.grad_ratio_before is None and (bad.loss_ratio_before or 0) >= 1.5:
+            finding.add(0.35, f"the loss grew {num(bad.loss_ratio_before)}x just before turning "
+                              f"NaN at step {step(bad.step)}")
+    if grad is not None:
+        ratio = _grad_late_blowup(ev)
+        if ratio >= th.GRAD_BLOWUP_RATIO or grad.maximum >= th.GRAD_NORM_EXPLOSION:
+            strength = max(ramp(math.log10(max(ratio, 1)), 1.5, 2.5),
+                           ramp(math.log10(max(grad.maximum, 1e-12)), 1.7, 2.7))
+            if ratio < 10 and grad.median >= th.GRAD_NORM_EXPLOSION:
+                strength = max(strength, 0.6)
+            finding.add(strength, f"grad norm peaked at {num(grad.maximum)} at step "
+                                  f"{step(grad.maximum_step)}, {num(grad.blowup_ratio)}x its "
+                                  f"median {num(grad.median)} (explosion > "
+                                  f"{num(th.GRAD_NORM_EXPLOSION)})")
+        if grad.share_exploding > 0:
+            finding.note(f"{pct(grad.share_exploding)} of logged steps have grad norm > "
+                         f"{num(th.GRAD_NORM_EXPLOSION)}")
+    elif bad is None and ev.loss is not None and ev.loss.rise_after_min_rel > 1.0:
+        finding.add(0.35, f"the loss grew to {num(1 + ev.loss.rise_after_min_rel)}x its minimum "
+                          "(no grad norm logged to confirm)")
+    return finding
+
+
+def rule_vanishing_gradients(ev: Evidence) -> Finding:
+    finding = Finding()
+    grad, loss = ev.grad, ev.loss
+    if grad is not None:
+        if grad.median < th.GRAD_NORM_VANISHING:
+            finding.add(0.95, f"grad norm median {num(grad.median)} is below "
+                              f"{num(th.GRAD_NORM_VANISHING)} (vanished)")
+        elif grad.median < th.GRAD_NORM_NEAR_ZERO:
+            finding.add(0.6 + 0.3 * _flat(ev), f"grad norm median {num(grad.median)} is near "
+                                               f"zero (healthy {num(th.GRAD_NORM_HEALTHY[0])}-"
+                                               f"{num(th.GRAD_NORM_HEALTHY[1])})")
+        elif grad.median < th.GRAD_NORM_HEALTHY[0] and _flat(ev):
+            finding.add(0.5, f"grad norm median {num(grad.median)} is below the healthy "
+                             f"{num(th.GRAD_NORM_HEALTHY[0])}-{num(th.GRAD_NORM_HEALTHY[1])}")
+    elif _flat(ev):
+        finding.add(0.45, f"the loss is flat from the start ({pct(loss.decrease_rel)} change "
+                          "over the run; no grad norm logged to tell vanishing gradients from "
+                          "a tiny LR)")
+    if finding.strength and loss is not None and _flat(ev):
+        finding.note(f"loss changed only {pct(loss.decrease_rel)} from {num(loss.initial)} over "
+                     f"{step(loss.span)} steps")
+    return finding
+
+
+def rule_lr_too_low(ev: Evidence) -> Finding:
+    finding = Finding()
+    loss, grad = ev.loss, ev.grad
+    if loss is None or ev.nonfinite is not None:
+        return finding
+    if grad is not None and grad.median < th.GRAD_NORM_NEAR_ZERO:
+        return finding
+    healthy_grads = grad is not None and grad.median >= th.GRAD_NORM_HEALTHY[0] * 0.1
+    barely = _barely_learned(ev)
+    if _flat(ev) or barely:
+        strength = 1.0 if _flat(ev) else barely
+        finding.add((0.8 if healthy_grads else 0.45) * strength,
+                    f"the loss barely moved: {pct(loss.decrease_rel)} change over "
+                    f"{step(loss.span)} steps (healthy runs fall by a third or more)")
+        if healthy_grads:
+            finding.note(f"grad norm median {num(grad.median)}: the gradients are there, the "
+                         "steps are too small")
+    elif loss.from_start and loss.early_share is not None and loss.tail_share is not None \
+            and loss.rise_after_min_rel < th.DIVERGENCE_REL:
+        # a slowed-down curve is nearly linear: no fast start, no late acceleration
+        steady = ramp(loss.early_share, th.CONVEX_SHARE, 0.25) * ramp(
+            loss.tail_share, 0.6, 0.45) * ramp(loss.tail_share, 0.15, 0.3)
+        if steady > 0:
+            finding.add(0.7 * steady,
+                        f"the loss falls almost linearly: {pct(loss.early_share)} of its "
+                        f"decrease came in the first quarter of the run (healthy curves: over "
+                        f"{pct(th.CONVEX_SHARE)}) and it is still falling "
+                        f"{pct(loss.tail_change_rel)} over the last {pct(th.TAIL_SHARE)}")
+    extreme, why = _table_extreme(ev, low=True)
+    if extreme and not _flat(ev) and loss.rise_after_min_rel < th.DIVERGENCE_REL and (
+            loss.tail_change_rel > th.PLATEAU_REL):
+        finding.add(extreme, why)
+    if finding.strength:
+        _lr_value_evidence(ev, finding, low=True)
+    return finding
+
+
+def _adaptive(ev: Evidence) -> bool:
+    """The size table's LRs are for Adam-type optimizers (unknown counts as AdamW, the usual
+    default); SGD's step sizes live on another scale."""
+    name = (ev.context.optimizer or "adamw").lower()
+    return "adam" in name or "lion" in name
+
+
+def _table_extreme(ev: Evidence, *, low: bool) -> tuple[float, str | None]:
+    """How far the peak LR is outside the model-size table (orders of magnitude), as a
+    strength on its own: 0 within LR_TABLE_EXTREME of the table."""
+    peak, table = ev.peak_lr, ev.table_lr
+    if not peak or not table or not _adaptive(ev):
+        return 0.0, None
+    ratio = table / peak if low else peak / table
+    strength = ramp(math.log10(max(ratio, 1e-12)), math.log10(th.LR_TABLE_EXTREME), 2.3)
+    if not strength:
+        return 0.0, None
+    where = "below" if low else "above"
+    return 0.6 * strength, (f"peak LR {fmt_lr(peak)} is {num(ratio)}x {where} the size table's "
+                            f"{fmt_lr(table)} for {num(ev.context.num_params)} parameters")
+
+
+def _lr_value_evidence(ev: Evidence, finding: Finding, *, low: bool) -> None:
+    """Compare the peak LR with the model-size table and the update ratio with 1e-3."""
+    peak, table = ev.peak_lr, ev.table_lr
+    if peak and table and _adaptive(ev) and max(peak / table, table / peak) < th.LR_TABLE_EXTREME:
+        if low and peak < table / th.LR_TABLE_FACTOR:
+            finding.add(finding.strength + 0.15, f"peak LR {fmt_lr(peak)} is "
+                        f"{num(table / peak)}x below the size table's {fmt_lr(table)}")
+        elif not low and peak > table * th.LR_TABLE_FACTOR:
+            finding.add(finding.strength + 0.15, f"peak LR {fmt_lr(peak)} is "
+                        f"{num(peak / table)}x the size table's {fmt_lr(table)}")
+        elif (low and peak > table) or (not low and peak < table / th.LR_TABLE_FACTOR):
+            finding.scale(0.6, f"peak LR {fmt_lr(peak)} vs the size table's {fmt_lr(table)}")
+    ratio = ev.update_ratio
+    if ratio:
+        if low and ratio < th.UPDATE_RATIO_TOO_LOW:
+            finding.add(finding.strength + 0.1, f"update-to-weight ratio {num(ratio)} (healthy "
+                        f"~{num(th.UPDATE_RATIO_HEALTHY)})")
+        elif not low and ratio > th.UPDATE_RATIO_TOO_HIGH:
+            finding.add(finding.strength + 0.1, f"update-to-weight ratio {num(ratio)} (healthy "
+                        f"~{num(th.UPDATE_RATIO_HEALTHY)})")
+
+
+def rule_lr_too_high(ev: Evidence) -> Finding:
+    finding = Finding()
+    loss = ev.loss
+    if loss is None:
+        return finding
+    diverging = _diverging(ev)
+    if diverging:
+        finding.add(0.85 * diverging, f"the loss climbed back {pct(loss.rise_after_min_rel)} "
+                                      f"above its minimum {num(loss.minimum)} (step "
+                                      f"{step(loss.minimum_step)})")
+    late = _late_spikes(ev)
+    if late and not _isolated(ev):
+        share = len(late) / loss.points
+        finding.add(0.4 + 0.4 * ramp(share, th.ISOLATED_SPIKE_MAX_SHARE, 0.15),
+                    f"{len(late)} loss spikes that do not settle: {_spike_text(late)}")
+    stall = _stalled_noisy(ev)
+    if stall[0]:
+        finding.add(stall[0], stall[1])
+    bad = ev.nonfinite
+    if bad is not None and (bad.loss_ratio_before or 0) >= 1.5 and (
+            bad.grad_ratio_before is None or bad.grad_ratio_before < th.GRAD_RISE_BEFORE_NAN):
+        finding.add(0.45, f"the loss rose {num(bad.loss_ratio_before)}x before the NaN")
+    extreme, why = _table_extreme(ev, low=False)
+    if extreme and loss.tail_change_rel < 2 * th.PLATEAU_REL:
+        finding.add(extreme + 0.2 * _noisy(ev)[0], why)
+    if not finding.strength:
+        return finding
+    if ev.clip_fraction is not None and ev.clip_fraction > th.CLIP_FRACTION_HIGH:
+        finding.add(finding.strength + 0.1 * ramp(ev.clip_fraction, th.CLIP_FRACTION_HIGH, 0.8),
+                    f"gradients clipped on {pct(ev.clip_fraction)} of steps in the second half "
+                    f"(> {pct(th.CLIP_FRACTION_HIGH)} means the LR is too high)")
+    _lr_value_evidence(ev, finding, low=False)
+    exploded = (bad is not None and (bad.grad_ratio_before or 0) >= th.GRAD_RISE_BEFORE_NAN) or \
+        _grad_late_blowup(ev) >= th.GRAD_BLOWUP_RATIO or (
+            bad is not None and ev.grad is None and (bad.loss_ratio_before or 0) >= 3)
+    if exploded:
+        finding.scale(0.6, "the gradient norm blew up by orders of magnitude: exploding "
+                           "gradients describe it more precisely")
+    return finding
+
+
+def rule_insufficient_warmup(ev: Evidence) -> Finding:
+    finding = Finding()
+    loss = ev.loss
+    if loss is None or not loss.from_start:
+        return finding
+    early = _early_spikes(ev)
+    signals = []
+    if loss.early_rise_rel > th.EARLY_RISE_REL:
+        signals.append((ramp(loss.early_rise_rel, th.EARLY_RISE_REL, 0.5),
+                        f"the loss rose {pct(loss.early_rise_rel)} above its start in the first "
+                        f"steps (to {num(loss.initial * (1 + loss.early_rise_rel))} at step "
+                        f"{step(loss.early_rise_step)})"))
+    if early:
+        signals.append((0.7, f"{len(early)} loss spike(s) in the first "
+                             f"{pct(th.EARLY_SHARE)} of the run: {_spike_text(early)}"))
+    if ev.nonfinite is not None and loss.share_of_run(ev.nonfinite.step) <= th.EARLY_SHARE:
+        signals.append((0.5, f"NaN/Inf at step {step(ev.nonfinite.step)}, in the first "
+                             f"{pct(th.EARLY_SHARE)} of the run"))
+    if not signals:
+        return finding
+    strength = max(s for s, _ in signals)
+    for _, sentence in signals:
+        finding.note(sentence)
+    missing, sentence = _warmup_missing(ev)
+    if sentence:
+        finding.note(sentence)
+    later_trouble = max(_diverging(ev), 0.6 if _late_spikes(ev) and not _isolated(ev) else 0.0)
+    calm_after = 1.0 - 0.7 * later_trouble
+    finding.add(strength * (0.35 + 0.65 * missing) * calm_after)
+    if calm_after > 0.8:
+        finding.note("after the first steps the run is stable")
+    return finding
+
+
+def rule_schedule_exhausted(ev: Evidence) -> Finding:
+    finding = Finding()
+    loss, lr = ev.loss, ev.lr
+    if lr is not None:
+        if lr.near_zero_from is None:
+            return finding
+        share = lr.near_zero_run_share
+        strength = ramp(share, th.LR_EXHAUSTED_RUN_SHARE * 0.6, th.LR_EXHAUSTED_RUN_SHARE * 1.4)
+        if strength:
+            finding.add(strength, f"the LR fell below {pct(th.LR_NEAR_ZERO_SHARE)} of its peak "
+                                  f"{fmt_lr(lr.peak)} at step {step(lr.near_zero_from)} and the "
+                                  f"run went on for {pct(share)} of its length (LR at the end "
+                                  f"{num(lr.final)})")
+            if loss is not None and loss.tail_change_rel < th.PLATEAU_REL:
+                finding.add(strength + 0.1, f"the loss moved {pct(loss.tail_change_rel)} over "
+                                            f"the last {pct(th.TAIL_SHARE)} of the run")
+        return finding
+    context = ev.context
+    if loss is not None and context.total_steps and context.min_lr == 0 and \
+            context.total_steps < 0.75 * loss.last_step:
+        finding.add(0.6, f"the schedule ends at step {step(context.total_steps)} with min_lr 0, "
+                         f"but the run went on to step {step(loss.last_step)}")
+    return finding
+
+
+def rule_overfitting(ev: Evidence) -> Finding:
+    finding = Finding()
+    val = ev.val
+    if val is None or val.points < 3:
+        return finding
+    if val.rise_rel < th.OVERFIT_RISE_REL * 0.5 or val.best_step == val.final_step:
+        return finding
+    strength = ramp(val.rise_rel, th.OVERFIT_RISE_REL * 0.5, th.OVERFIT_RISE_REL * 3)
+    strength *= 0.6 + 0.4 * ramp(val.rising_evals, 1, 3)
+    train_fall = val.train_fall_after_best_rel
+    if train_fall is not None:
+        strength *= 0.3 + 0.7 * ramp(train_fall, 0, th.OVERFIT_TRAIN_FALL_REL * 2)
+    finding.add(strength, f"validation loss rose {pct(val.rise_rel)} from its best "
+                          f"{num(val.best)} (step {step(val.best_step)}) to {num(val.final)} "
+                          f"(step {step(val.final_step)})")
+    if train_fall is not None:
+        finding.note(f"meanwhile the train loss fell a further {pct(train_fall)}")
+    if val.gap_final_rel is not None:
+        onset = f", open since step {step(val.gap_onset)}" if val.gap_onset is not None else ""
+        finding.note(f"train/val gap {pct(val.gap_final_rel)} of the train loss at the end{onset}")
+    return finding
+
+
+def rule_underfitting(ev: Evidence) -> Finding:
+    finding = Finding()
+    loss, val = ev.loss, ev.val
+    if loss is None or ev.nonfinite is not None or _flat(ev) or loss.metric != "train_loss":
+        return finding
+    if _diverging(ev) > 0.3 or (loss.from_start and loss.decrease_rel < th.BARELY_LEARNED_REL):
+        return finding
+    plateau_share = 1 - loss.share_of_run(loss.plateau_from)
+    strength = ramp(plateau_share, 0.3, 0.6) * ramp(loss.tail_change_rel, th.UNDERFIT_TAIL_REL,
+                                                    th.UNDERFIT_TAIL_REL / 3)
+    # a capacity limit is approached smoothly and gradually
+    strength *= (1 - _noisy(ev)[0]) * (1 - 0.7 * _immediate_stall(ev))
+    if not strength:
+        return finding
+    sentence = (f"train loss has been flat at ~{num(loss.final)} since step "
+                f"{step(loss.plateau_from)} ({pct(plateau_share)} of the run; "
+                f"{pct(loss.tail_change_rel)} change over the last {pct(th.TAIL_SHARE)})")
+    if val is not None and val.gap_final_rel is not None:
+        if abs(val.gap_final_rel) <= th.UNDERFIT_GAP_REL and val.rise_rel < th.OVERFIT_RISE_REL:
+            finding.add(0.85 * strength, sentence)
+            finding.note(f"validation plateaus with it: gap {pct(val.gap_final_rel)} at the end "
+                         f"(val {num(val.final)})")
+        else:
+            finding.add(0.2 * strength, sentence)
+    else:
+        finding.add(0.5 * strength, sentence)
+    if ev.lr is not None and ev.lr.final_share < th.LR_NEAR_ZERO_SHARE:
+        finding.scale(0.5, f"but the LR has decayed to {pct(ev.lr.final_share)} of its peak")
+    uniform = ev.uniform_loss
+    if uniform and finding.strength:
+        finding.note(f"final loss {num(loss.final)} is {pct(loss.final / uniform)} of a uniform "
+                     f"guess ln({ev.context.vocab_size}) = {num(uniform)}")
+    return finding
+
+
+def rule_data_not_shuffled(ev: Evidence) -> Finding:
+    finding = Finding()
+    loss = ev.loss
+    if loss is None or loss.metric != "train_loss":
+        return finding
+    if loss.period is not None:
+        period, acf = loss.period
+        sigmas = acf * math.sqrt(loss.points)  # white noise: autocorrelation ~ N(0, 1/n)
+        finding.add(0.9 * ramp(sigmas, th.PERIOD_ACF_SIGMAS * 0.8, th.PERIOD_ACF_SIGMAS * 1.5),
+                    f"the loss repeats every ~{step(period)} steps (autocorrelation "
+                    f"{num(acf)} of the detrended loss at that lag, {num(sigmas)} standard "
+                    "errors; independent batches give ~0)")
+    if loss.drift_acf >= th.DRIFT_ACF_MIN * 0.8 and loss.drift_rel >= th.DRIFT_MIN_REL * 0.5:
+        strength = ramp(loss.drift_acf, th.DRIFT_ACF_MIN * 0.8, 0.85) * ramp(
+            loss.drift_rel, th.DRIFT_MIN_REL * 0.5, th.DRIFT_MIN_REL * 2)
+        finding.add(0.85 * strength, f"the loss drifts with the data: neighbouring logged values "
+                                     f"correlate {num(loss.drift_acf)} after detrending, with "
+                                     f"swings of {pct(loss.drift_rel)} of the loss")
+    if finding.strength and _late_spikes(ev) and not _isolated(ev):
+        finding.scale(0.6)
+    return finding
+
+
+def rule_data_outlier(ev: Evidence) -> Finding:
+    finding = Finding()
+    loss = ev.loss
+    if loss is None or not _isolated(ev):
+        return finding
+    spikes = _late_spikes(ev)
+    strength = {1: 0.55, 2: 0.75}.get(len(spikes), 0.85)
+    strength *= 1.0 - 0.6 * _diverging(ev)
+    finding.add(strength, f"{len(spikes)} isolated loss spike(s) that recover within "
+                          f"{th.SPIKE_RECOVERY_POINTS} logged points: {_spike_text(spikes)}")
+    worst = max(spikes, key=lambda s: s.ratio)
+    finding.note(f"largest spike {num(worst.ratio)}x the loss around it (spike rule: > "
+                 f"{num(th.SPIKE_RATIO)}x the moving average, or a {num(th.SPIKE_SIGMAS)}-sigma "
+                 "jump)")
+    return finding
+
+
+def rule_label_leakage(ev: Evidence) -> Finding:
+    finding = Finding()
+    val = ev.val
+    if val is None or val.share_at_or_below_train is None or val.points < 3:
+        return finding
+    if val.rise_rel > th.OVERFIT_RISE_REL or val.gap_final_rel is None:
+        return finding
+    fell = (val.first - val.final) / val.first if val.first > 0 else 0.0
+    together = ramp(val.share_at_or_below_train, 0.6, 0.9) * ramp(
+        abs(val.gap_final_rel), th.LEAKAGE_CLOSE_REL * 2.5, th.LEAKAGE_CLOSE_REL)
+    # after several passes over the training data a held-out set shows a gap; none = not held out
+    regime = ramp(ev.epochs, th.LEAKAGE_MIN_EPOCHS * 0.5, th.LEAKAGE_MIN_EPOCHS) \
+        if ev.epochs is not None else 0.5
+    strength = 0.9 * together * regime * ramp(fell, 0.02, 0.1)
+    if not strength:
+        return finding
+    finding.add(strength, f"validation loss is at or below the train loss at "
+                          f"{pct(val.share_at_or_below_train)} of evaluations (median val/train "
+                          f"{num(val.ratio_median)}; at the end {num(val.final)}, gap "
+                          f"{pct(val.gap_final_rel)})")
+    if ev.epochs is not None:
+        finding.note(f"after {num(ev.epochs)} passes over the training data no generalisation "
+                     "gap has opened: validation falls with train as if it were in the "
+                     "training set")
+    else:
+        finding.note(f"validation fell {pct(fell)} together with the train loss, with no "
+                     "generalisation gap opening")
+    if ev.context.dropout:
+        finding.scale(0.6, f"dropout {num(ev.context.dropout)} raises the train loss, which can "
+                           "also put validation below it")
+    return finding
+
+
+def rule_bad_initialization(ev: Evidence) -> Finding:
+    finding = Finding()
+    loss = ev.loss
+    if loss is None or not loss.from_start or loss.metric != "train_loss":
+        return finding
+    start = loss.initial
+    uniform = ev.uniform_loss
+    if uniform:
+        excess = start - uniform
+        if excess > th.INIT_EXCESS_NATS:
+            strength = ramp(excess / uniform, th.INIT_EXCESS_SHARE * 0.5,
+                            th.INIT_EXCESS_SHARE * 2)
+            finding.add(strength, f"initial loss {num(start)} is {num(excess)} nats above a "
+                                  f"uniform guess ln({ev.context.vocab_size}) = {num(uniform)}")
+    elif start > th.ANY_VOCAB_MAX_LOSS:
+        finding.add(0.85, f"initial loss {num(start)} is above ln(440k) = "
+                          f"{num(th.ANY_VOCAB_MAX_LOSS)}, the uniform-guess loss of any common "
+                          "vocabulary")
+    if finding.strength and loss.final < start:
+        finding.note(f"it falls from {num(start)} to {num(loss.final)}: the start is wasted "
+                     "undoing the initialisation")
+    return finding
+
+
+def rule_healthy(ev: Evidence) -> Finding:
+    finding = Finding()
+    loss = ev.loss
+    if loss is None or ev.nonfinite is not None:
+        return finding
+    if loss.decrease_rel > th.FLAT_REL or not loss.from_start:
+        finding.add(0.8, f"{loss.metric} fell {pct(loss.decrease_rel)} "
+                         f"({num(loss.initial)} -> {num(loss.final)}) over {step(loss.span)} "
+                         f"steps")
+        if not _late_spikes(ev):
+            finding.note("no loss spikes")
+        if ev.grad is not None and th.GRAD_NORM_HEALTHY[0] <= ev.grad.median <= \
+                th.GRAD_NORM_HEALTHY[1]:
+            finding.note(f"grad norm median {num(ev.grad.median)} (healthy "
+                         f"{num(th.GRAD_NORM_HEALTHY[0])}-{num(th.GRAD_NORM_HEALTHY[1])})")
+        if ev.val is not None and ev.val.gap_final_rel is not None:
+            finding.note(f"train/val gap {pct(ev.val.gap_final_rel)} at the end")
+    else:
+        finding.add(0.2)
+    return finding
+
+
+RULES: dict[str, Callable[[Evidence], Finding]] = {
+    "healthy": rule_healthy,
+    "lr_too_high": rule_lr_too_high,
+    "lr_too_low": rule_lr_too_low,
+    "exploding_gradients": rule_exploding_gradients,
+    "vanishing_gradients": rule_vanishing_gradients,
+    "numerical_instability": rule_numerical_instability,
+    "insufficient_warmup": rule_insufficient_warmup,
+    "schedule_exhausted": rule_schedule_exhausted,
+    "overfitting": rule_overfitting,
+    "underfitting": rule_underfitting,
+    "data_not_shuffled": rule_data_not_shuffled,
+    "data_outlier": rule_data_outlier,
+    "label_leakage": rule_label_leakage,
+    "bad_initialization": rule_bad_initialization,
+}

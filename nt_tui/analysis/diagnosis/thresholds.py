@@ -1,0 +1,148 @@
+"""Every threshold the diagnosis uses, with where it comes from.
+
+Gradient ranges, the spike ratio and the clip fraction are the seed diagnostician's healthy
+ranges; the rest describe the shape of a loss curve and are stated with their reasoning.
+"""
+
+from __future__ import annotations
+
+import math
+
+# --- gradients (seed diagnostician's healthy ranges) -------------------------------------
+#: Global gradient norm of a healthy run lies in this range.
+GRAD_NORM_HEALTHY = (0.1, 10.0)
+#: Above this the gradients are exploding.
+GRAD_NORM_EXPLOSION = 100.0
+#: Below this the gradients have vanished.
+GRAD_NORM_VANISHING = 1e-7
+#: Largest / smallest per-layer gradient norm above this is a per-layer imbalance.
+LAYER_IMBALANCE_RATIO = 1e6
+#: "Orders of magnitude": a grad-norm peak this many times the run's median is a blow-up.
+GRAD_BLOWUP_RATIO = 100.0
+#: Grad norm before a NaN this many times its earlier median means it was rising.
+GRAD_RISE_BEFORE_NAN = 10.0
+#: A grad norm this far below its healthy lower bound is "near zero" (optimizers with
+#: epsilon ~1e-8 stop moving there; Adam, Kingma & Ba 2015).
+GRAD_NORM_NEAR_ZERO = 1e-4
+
+# --- loss spikes and noise ----------------------------------------------------------------
+#: Seed: a loss point more than 2x its moving average is a spike.
+SPIKE_RATIO = 2.0
+#: Points in the trailing moving average of the seed's spike rule.
+SPIKE_AVERAGE_POINTS = 10
+#: A statistical spike: this many robust standard deviations above the local median ...
+SPIKE_SIGMAS = 6.0
+#: ... and at least this far above it, relative (keeps tiny wiggles of smooth logs out).
+SPIKE_MIN_REL = 0.10
+#: A spike recovers when the loss is back within this share of the local median ...
+SPIKE_RECOVERED_REL = 0.05
+#: ... within this many logged points.
+SPIKE_RECOVERY_POINTS = 5
+#: Loss spikes in long runs: roll back this many steps before the spike (PaLM, Chowdhery et
+#: al. 2022, section 5.1: restart ~100 steps earlier and skip 200-500 batches).
+SPIKE_ROLLBACK_STEPS = 100
+SPIKE_SKIP_BATCHES = (200, 500)
+#: Share of points that may be isolated spikes before the loss counts as unstable.
+ISOLATED_SPIKE_MAX_SHARE = 0.05
+
+#: A fast drop then a stall: this share of the decrease or more in the first quarter.
+STALL_EARLY_SHARE = 0.8
+#: A stall needs a real first drop (several times the plateau band) before it.
+STALL_MIN_DROP_REL = 0.1
+#: A loss that reaches its plateau within this share of the run stalled at once.
+STALL_PLATEAU_SHARE = 0.1
+#: Grad-norm bursts in the second half of this many times its median are instability.
+GRAD_BURST_RATIO = 5.0
+
+# --- optimizer signals --------------------------------------------------------------------
+#: Seed: clipping more than 10% of the steps means the learning rate is too high.
+CLIP_FRACTION_HIGH = 0.10
+#: Update-to-weight ratio of a healthy run (Karpathy, CS231n "babysitting the learning
+#: process": ~1e-3); 10x above it is too fast, 100x below too slow.
+UPDATE_RATIO_HEALTHY = 1e-3
+UPDATE_RATIO_TOO_HIGH = 1e-2
+UPDATE_RATIO_TOO_LOW = 1e-5
+#: A peak LR this many times the model-size table's value is high; this many times below it
+#: is low (the table: nt_tui.config.defaults.SIZE_TABLE, GPT-3 Table 2.1).
+LR_TABLE_FACTOR = 3.0
+#: An LR this many times off the table is evidence on its own (fine-tuning LRs sit up to
+#: ~10x below the pre-training table, so the bar is well above that).
+LR_TABLE_EXTREME = 30.0
+
+# --- learning-rate schedule ---------------------------------------------------------------
+#: An LR below this share of its peak is "near zero" (nt-tui's default floor is 10%).
+LR_NEAR_ZERO_SHARE = 0.05
+#: The schedule is exhausted when this share of the run or more is spent near zero (a
+#: cosine schedule that ends at zero spends ~14% of the run below 5% of its peak).
+LR_EXHAUSTED_RUN_SHARE = 0.25
+#: Warmup counts as missing when the first logged LR is already this share of the peak.
+LR_NO_WARMUP_SHARE = 0.9
+#: A warmup shorter than this share of the run is too short for a high LR (nt-tui's rule is
+#: min(2000 steps, 10% of the run); 1% is 10x shorter).
+WARMUP_MIN_SHARE = 0.01
+
+# --- curve shape --------------------------------------------------------------------------
+#: The start of a run: the first this share of its steps.
+EARLY_SHARE = 0.15
+#: A log starting later than this share of its last step is a resumed run: start-of-run
+#: checks (initial loss, warmup) do not apply.
+RESUMED_START_SHARE = 0.02
+#: The tail of the run, for "is it still improving".
+TAIL_SHARE = 0.4
+#: Healthy curves are convex: this share of the total decrease or more happens in the first
+#: 25% of the run; lower means the loss falls too evenly (too small a step size).
+CONVEX_SHARE = 0.5
+#: A relative change of the smoothed loss below this over the tail is a plateau.
+PLATEAU_REL = 0.02
+#: A total relative decrease below this is "flat from the start".
+FLAT_REL = 0.02
+#: A from-scratch run whose loss fell less than this has barely learned (healthy runs fall by
+#: a third or more from ln(vocab); a too-small model still learns the easy part first).
+BARELY_LEARNED_REL = 0.15
+#: The smoothed loss rising this much above its minimum is divergence.
+DIVERGENCE_REL = 0.10
+#: A loss above ln(vocab) by more than this share of ln(vocab) is far above a uniform guess ...
+INIT_EXCESS_SHARE = 0.25
+#: ... and at least this many nats above it.
+INIT_EXCESS_NATS = 1.0
+#: ln(440k): no common vocabulary gives a uniform-guess loss above this many nats, so a
+#: cross-entropy start above it is bad initialisation whatever the vocabulary.
+ANY_VOCAB_MAX_LOSS = math.log(440_000)
+#: An early rise of the loss above its starting value by this share is a warmup spike.
+EARLY_RISE_REL = 0.10
+
+# --- validation ---------------------------------------------------------------------------
+#: A validation loss this much above the previous evaluation counts as a rise (evaluation
+#: noise of a few batches is ~0.1-0.5%).
+VAL_UP_REL = 0.005
+#: Validation loss rising this much above its best, while train falls, is overfitting.
+OVERFIT_RISE_REL = 0.03
+#: Train loss must keep falling by this share after the validation minimum.
+OVERFIT_TRAIN_FALL_REL = 0.02
+#: A train/val gap above this share of the train loss is "open".
+GAP_OPEN_REL = 0.05
+#: Validation at or below train within this share counts as "at or below".
+LEAKAGE_TOLERANCE_REL = 0.01
+#: Leaked validation tracks train within this share at the end (the same data in eval mode);
+#: a set that is well below train is an easier held-out set, not a copy.
+LEAKAGE_CLOSE_REL = 0.015
+#: After this many passes over the training data a held-out set shows a generalisation gap
+#: (memorisation); validation still on top of train by then is not held out.
+LEAKAGE_MIN_EPOCHS = 3.0
+#: Underfitting: the two curves within this share of each other at the end ...
+UNDERFIT_GAP_REL = 0.05
+#: ... and the train loss changing less than this over the tail of the run.
+UNDERFIT_TAIL_REL = 0.03
+
+# --- periodicity (data order) -------------------------------------------------------------
+#: Autocorrelation of the detrended loss at its period above this is a periodic pattern.
+PERIOD_ACF_MIN = 0.3
+#: ... and above this many standard errors of white noise (1 / sqrt(n)).
+PERIOD_ACF_SIGMAS = 4.0
+#: Lag-1 autocorrelation of the detrended loss above this is a drift (batches are not
+#: independent draws; white noise gives ~0).
+DRIFT_ACF_MIN = 0.5
+#: ... with a low-frequency amplitude at least this share of the loss level.
+DRIFT_MIN_REL = 0.02
+#: Fewest points for the periodicity tests.
+PERIOD_MIN_POINTS = 40

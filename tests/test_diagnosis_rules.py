@@ -1,0 +1,177 @@
+"""Diagnosis core on synthetic curves built from the physics of each cause (no files)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nt_tui.analysis.diagnosis import RunContext, diagnose
+from nt_tui.analysis.diagnosis.calibration import confidences, expected_calibration_error
+from nt_tui.analysis.diagnosis.vocabulary import CAUSE_IDS, symptoms_for_warnings
+from nt_tui.errors import NtTuiError
+from nt_tui.runlogs.history import RunHistory
+
+STEPS = np.arange(1, 601)
+VOCAB = RunContext(vocab_size=65)
+
+
+def healthy_loss(steps: np.ndarray = STEPS, seed: int = 0, floor: float = 1.6) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return floor + (math.log(65) - floor) * np.exp(-steps / 60) + rng.normal(0, 0.03, len(steps))
+
+
+def history(**columns: np.ndarray) -> RunHistory:
+    steps = columns.pop("step", STEPS)
+    frame = pd.DataFrame({"step": steps, **columns})
+    return RunHistory("synthetic", "synthetic", "csv", frame)
+
+
+def val_points(values: np.ndarray, every: int = 50) -> np.ndarray:
+    out = np.full(len(values), np.nan)
+    out[every - 1::every] = values[every - 1::every]
+    return out
+
+
+def top(result) -> str:
+    return result.hypotheses[0].cause
+
+
+def test_healthy_curve_is_healthy_with_numbers():
+    loss = healthy_loss()
+    val = val_points(loss + 0.08 * (STEPS / 600))
+    result = diagnose(history(train_loss=loss, val_loss=val, grad_norm=np.full(600, 0.8),
+                              lr=np.full(600, 1e-3)), context=VOCAB)
+    assert top(result) == "healthy"
+    assert result.top.confidence > 0.5
+    assert any("fell" in sentence for sentence in result.top.evidence)
+
+
+def test_nan_with_calm_gradients_is_numerical_instability():
+    loss = healthy_loss()
+    loss[400] = np.nan
+    grads = np.full(600, 0.9)
+    grads[400] = np.nan
+    result = diagnose(history(train_loss=loss[:401], grad_norm=grads[:401], lr=np.full(401, 1e-3),
+                              step=STEPS[:401]), context=VOCAB)
+    assert top(result) == "numerical_instability"
+    assert "step 401" in " ".join(result.top.evidence)
+    assert "loss_nan" in result.symptoms
+
+
+def test_nan_after_grad_blowup_is_exploding_gradients():
+    loss = healthy_loss()[:300].copy()
+    grads = np.full(300, 0.9)
+    grads[280:299] = np.geomspace(1, 5000, 19)
+    loss[285:299] *= np.geomspace(1, 30, 14)
+    loss[299] = np.inf
+    result = diagnose(history(train_loss=loss, grad_norm=grads, step=STEPS[:300]), context=VOCAB)
+    assert top(result) == "exploding_gradients"
+    assert "gradient_explosion" in result.symptoms
+
+
+def test_lr_decayed_to_zero_early_is_schedule_exhausted():
+    lr = np.where(STEPS < 200, 1e-3 * (1 + np.cos(np.pi * STEPS / 200)) / 2, 0.0)
+    loss = np.where(STEPS < 200, healthy_loss(), healthy_loss()[199])
+    loss = loss + np.random.default_rng(1).normal(0, 0.02, 600)
+    result = diagnose(history(train_loss=loss, lr=lr, grad_norm=np.full(600, 0.7)),
+                      context=VOCAB)
+    assert top(result) == "schedule_exhausted"
+    assert "step" in result.top.evidence[0]
+
+
+def test_validation_rising_while_train_falls_is_overfitting():
+    loss = healthy_loss(floor=0.5)
+    val = val_points(1.9 + 0.6 * np.exp(-STEPS / 60) + 0.0012 * np.maximum(0, STEPS - 150))
+    result = diagnose(history(train_loss=loss, val_loss=val), context=VOCAB)
+    assert top(result) == "overfitting"
+    assert "overfitting" in result.symptoms
+    assert "Keep the checkpoint from step" in result.top.fix
+
+
+def test_isolated_recovering_spikes_are_data_outliers():
+    loss = healthy_loss()
+    for at in (250, 380, 470):
+        loss[at] *= 2.6
+    result = diagnose(history(train_loss=loss, grad_norm=np.full(600, 0.8)), context=VOCAB)
+    assert top(result) == "data_outlier"
+    assert "Roll back to the checkpoint ~100 steps before" in result.top.fix
+    assert "step 151" in result.top.fix
+
+
+def test_start_far_above_uniform_guess_is_bad_initialization():
+    loss = healthy_loss()
+    loss[:40] += np.linspace(30, 0, 40)
+    result = diagnose(history(train_loss=loss), context=VOCAB)
+    assert top(result) == "bad_initialization"
+    assert "ln(65) = 4.17" in result.top.evidence[0]
+
+
+def test_tiny_gradients_and_flat_loss_are_vanishing_gradients():
+    loss = math.log(65) + np.random.default_rng(2).normal(0, 0.01, 600)
+    result = diagnose(history(train_loss=loss, grad_norm=np.full(600, 3e-9)), context=VOCAB)
+    assert top(result) == "vanishing_gradients"
+
+
+def test_flat_loss_with_healthy_gradients_is_lr_too_low_with_new_value():
+    loss = math.log(65) - 0.0002 * STEPS + np.random.default_rng(3).normal(0, 0.01, 600)
+    context = RunContext(vocab_size=65, lr=1e-6)
+    result = diagnose(history(train_loss=loss, grad_norm=np.full(600, 1.2),
+                              lr=np.full(600, 1e-6)), context=context)
+    assert top(result) == "lr_too_low"
+    assert "lr 1e-06 -> 3e-06" in result.top.fix
+
+
+def test_periodic_loss_is_data_not_shuffled():
+    wave = 0.25 * np.sin(2 * np.pi * STEPS / 60)
+    loss = healthy_loss() + wave
+    result = diagnose(history(train_loss=loss, grad_norm=np.full(600, 0.8)), context=VOCAB)
+    assert top(result) == "data_not_shuffled"
+    assert "repeats every ~60 steps" in " ".join(result.top.evidence)
+
+
+def test_symptoms_are_checked_and_kept():
+    loss = healthy_loss()
+    result = diagnose(history(train_loss=loss), symptoms=["overfitting", "loss_plateau"])
+    assert result.symptoms == ["loss_plateau", "overfitting"]
+    assert not result.symptoms_inferred
+    with pytest.raises(NtTuiError, match="unknown symptom"):
+        diagnose(history(train_loss=loss), symptoms=["sad"])
+
+
+def test_every_result_keeps_the_contract():
+    result = diagnose(history(train_loss=healthy_loss()))
+    data = result.to_dict()
+    assert set(data) == {"source", "format", "steps", "metrics", "symptoms", "hypotheses"}
+    confs = [h["confidence"] for h in data["hypotheses"]]
+    assert confs == sorted(confs, reverse=True) and all(0 <= c <= 1 for c in confs)
+    assert all(h["cause"] in CAUSE_IDS for h in data["hypotheses"])
+    assert all(set(h) == {"cause", "confidence", "evidence", "fix", "knowledge"}
+               for h in data["hypotheses"])
+
+
+def test_missing_evidence_is_reported():
+    result = diagnose(history(train_loss=healthy_loss()))
+    missing = " ".join(result.missing)
+    assert "no gradient norm" in missing and "no validation loss" in missing
+    assert "no learning-rate column" in missing
+
+
+def test_no_loss_is_a_user_error():
+    with pytest.raises(NtTuiError, match="no loss values"):
+        diagnose(history(lr=np.full(600, 1e-3)))
+
+
+def test_confidences_and_ece():
+    probs = confidences({"a": 0.9, "b": 0.1, "c": 0.0})
+    assert abs(sum(probs.values()) - 1) < 1e-9 and probs["a"] > 0.9
+    assert expected_calibration_error([0.9, 0.9], [True, False]) == pytest.approx(0.4)
+    assert expected_calibration_error([0.75, 0.75, 0.75, 0.75],
+                                      [True, True, True, False]) == pytest.approx(0.0)
+
+
+def test_warning_codes_map_to_symptoms():
+    assert symptoms_for_warnings(["overfitting", "nan_inf", "bogus"]) == ("loss_nan",
+                                                                          "overfitting")
