@@ -17,7 +17,7 @@ from textual.screen import Screen
 from nt_tui.errors import NtTuiError
 from nt_tui.settings import UserSettings
 from nt_tui.tui.areas import AREAS_BY_ID
-from nt_tui.tui.palette import AreasProvider
+from nt_tui.tui.palette import AreasProvider, KnowledgeProvider
 from nt_tui.tui.screens.help import HelpScreen, active_bindings
 from nt_tui.tui.screens.home import HomeScreen
 from nt_tui.tui.screens.planned import PlannedScreen
@@ -29,7 +29,7 @@ class NtTuiApp(App):
 
     TITLE = "nt-tui"
     SUB_TITLE = "training coach"
-    COMMANDS = App.COMMANDS | {AreasProvider}
+    COMMANDS = App.COMMANDS | {AreasProvider, KnowledgeProvider}
     BINDINGS = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark,f1", "help", "Help", id="app.help"),
