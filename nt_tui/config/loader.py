@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from nt_tui.config.schema import TrainingConfig
 from nt_tui.errors import NtTuiError
 
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 #: Names other tools use for nt-tui's keys, for suggestions that difflib cannot find.
 KEY_SYNONYMS = {
@@ -36,12 +37,13 @@ KEY_SYNONYMS = {
 class ConfigError(NtTuiError):
     """A config that cannot be used, with every problem found (one per line in `problems`)."""
 
-    def __init__(self, source: str, problems: list[str]) -> None:
+    def __init__(self, source: str, problems: list[str], hint: str | None = None) -> None:
         self.source = source
         self.problems = problems
         first = problems[0]
         more = f" (+{len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-        super().__init__(f"{first}{more}", hint=f"fix {source} and run `nt-tui check {source}`")
+        super().__init__(f"{first}{more}",
+                         hint=hint or f"fix {source} and run `nt-tui check {source}`")
 
 
 def _line_map(text: str) -> dict[tuple[str, ...], int]:
@@ -65,9 +67,9 @@ def _line_map(text: str) -> dict[tuple[str, ...], int]:
     return lines
 
 
-def _fields_at(path: tuple[str, ...]) -> list[str]:
-    """The valid keys of the section at `path` (for typo suggestions)."""
-    model: type[BaseModel] = TrainingConfig
+def _fields_at(path: tuple[str, ...], root: type[BaseModel] = TrainingConfig) -> list[str]:
+    """The valid keys of the section at `path` of `root` (for typo suggestions)."""
+    model: type[BaseModel] = root
     for part in path:
         field = model.model_fields.get(part)
         annotation = getattr(field, "annotation", None)
@@ -77,7 +79,8 @@ def _fields_at(path: tuple[str, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def _describe(error: dict[str, Any], lines: dict[tuple[str, ...], int], source: str) -> str:
+def _describe(error: dict[str, Any], lines: dict[tuple[str, ...], int], source: str,
+              root: type[BaseModel] = TrainingConfig) -> str:
     loc = tuple(str(part) for part in error["loc"])
     # Errors from a whole-section validator carry the section path only.
     where = loc
@@ -87,7 +90,7 @@ def _describe(error: dict[str, Any], lines: dict[tuple[str, ...], int], source: 
     position = f"{source}:{line}" if line else source
     key = ".".join(loc) or "(top level)"
     if error["type"] == "extra_forbidden":
-        valid = _fields_at(loc[:-1])
+        valid = _fields_at(loc[:-1], root)
         synonym = KEY_SYNONYMS.get(loc[-1].lower())
         close = [synonym] if synonym in valid else difflib.get_close_matches(
             loc[-1], valid, n=1, cutoff=0.6)
@@ -111,6 +114,13 @@ def _line_of(problem: str) -> int:
 
 def load_config_text(text: str, source: str = "<config>") -> TrainingConfig:
     """Parse and validate config text; raise `ConfigError` naming every problem."""
+    return load_model_text(text, source, TrainingConfig)
+
+
+def load_model_text(text: str, source: str, model: type[ModelT], hint: str | None = None,
+                    expected: str = "a mapping of sections (model:, data:, ...)") -> ModelT:
+    """Parse YAML text into `model` (a pydantic model); raise `ConfigError` naming every
+    problem with its file:line and, for unknown keys, the closest valid key of `model`."""
     try:
         data = yaml.safe_load(text)
         lines = _line_map(text)
@@ -118,39 +128,42 @@ def load_config_text(text: str, source: str = "<config>") -> TrainingConfig:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(source, [f"{where}: invalid YAML: {problem}"]) from None
+        raise ConfigError(source, [f"{where}: invalid YAML: {problem}"], hint) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(
-            source, [f"{source}:1: expected a mapping of sections (model:, data:, ...), "
-                     f"got {type(data).__name__}"]
+            source, [f"{source}:1: expected {expected}, got {type(data).__name__}"], hint
         )
     try:
-        return TrainingConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         problems = sorted(
-            (_describe(error, lines, source) for error in exc.errors()), key=_line_of
+            (_describe(error, lines, source, model) for error in exc.errors()), key=_line_of
         )
-        raise ConfigError(source, problems) from None
+        raise ConfigError(source, problems, hint) from None
 
 
-def load_config(path: str | Path) -> TrainingConfig:
-    """Read and validate a YAML config file."""
-    path = Path(path)
+def read_yaml_file(path: Path, what: str = "config") -> str:
+    """The text of a YAML file the user gave; `NtTuiError` naming `what` when unreadable."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise NtTuiError(f"config file not found: {path}", hint="check the path") from None
+        raise NtTuiError(f"{what} file not found: {path}", hint="check the path") from None
     except IsADirectoryError:
-        raise NtTuiError(f"{path} is a directory, not a config file",
+        raise NtTuiError(f"{path} is a directory, not a {what} file",
                          hint="give the path of a .yaml file") from None
     except PermissionError:
         raise NtTuiError(f"cannot read {path}: permission denied",
                          hint="check the file's permissions") from None
     except UnicodeDecodeError:
-        raise NtTuiError(f"{path} is not UTF-8 text", hint="save the config as UTF-8") from None
-    return load_config_text(text, source=str(path))
+        raise NtTuiError(f"{path} is not UTF-8 text", hint=f"save the {what} as UTF-8") from None
+
+
+def load_config(path: str | Path) -> TrainingConfig:
+    """Read and validate a YAML config file."""
+    path = Path(path)
+    return load_config_text(read_yaml_file(path), source=str(path))
 
 
 def dump_config(config: TrainingConfig) -> str:
