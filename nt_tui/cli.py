@@ -17,6 +17,17 @@ from nt_tui.errors import EXIT_USER_ERROR, NtTuiError
 COMMANDS: dict[str, str] = {
     "demo": "demo",
     "check": "check",
+    "diagnose": "diagnose",
+    "train": "train",
+    "monitor": "monitor",
+    "analyze": "analyze",
+    "scale": "scale",
+    "plan": "plan",
+    "lr-find": "lr_find",
+    "sweep": "sweep",
+    "validate": "validate",
+    "knowledge": "knowledge",
+    "ask": "ask",
 }
 
 
