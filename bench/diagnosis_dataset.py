@@ -277,6 +277,9 @@ def _windows(records: list[dict[str, Any]], every: int) -> list[dict[str, Any]]:
             mean = sum(losses) / len(losses) if len(finite) == len(losses) else float("nan")
             rows.append({**record, "train_loss": mean})
             window = []
+    if window and not all(math.isfinite(r["train_loss"]) for r in window):
+        # the run stopped on a NaN between logging steps: the tool would have logged it next
+        rows.append({**window[-1], "train_loss": float("nan")})
     return rows
 
 
@@ -325,7 +328,8 @@ def export_run(run_dir: Path, out: Path, fmt: str, vocab: int) -> Path:
             writer.writerow(["epoch", "step", "lr-AdamW", "train_loss_step", "val_loss"])
             for r in records:
                 step = r["step"] - 1
-                if r["step"] % OTHER_TOOL_EVERY == 0 and "train_loss" in r:
+                logged = r["step"] % OTHER_TOOL_EVERY == 0 or r is records[-1]
+                if logged and "train_loss" in r:
                     writer.writerow([int(r.get("epoch") or 0), step, r.get("lr"),
                                      r["train_loss"], ""])
                 if isinstance(r.get("val_loss"), float):
@@ -516,9 +520,10 @@ WIZARD_RUN = Spec("wizard--lr_too_high", "lr_too_high", {
     "seed": 3, "model": {"size": None, "n_layer": 1, "n_head": 2, "n_embd": 32},
     "data": {"batch_size": 8, "seq_len": 32}, "optimizer": {"lr": 0.2},
     "schedule": {"total_steps": 300}, "logging": {"every": 2, "validate_every": 30}})
-#: Formats of the committed fixtures, by run variant: every cause once in the nt-tui format,
-#: plus other formats for some, so tests cover every reader the contract names.
-FIXTURE_FORMATS = {"s1": ("nt_tui", "hf", "csv"), "s2": ("lightning", "tensorboard", "jsonl")}
+#: Committed fixtures: the first two variants of every cause, each in one format, the formats
+#: rotating over the causes so that every reader meets most causes; the first two healthy
+#: runs in every format (false alarms are what a reader's quirks cause first).
+FIXTURE_VARIANTS = 2
 #: Every other metrics line is kept in committed nt-tui logs (size; shape stays the same).
 FIXTURE_THIN = 2
 
@@ -545,15 +550,24 @@ def cmd_fixtures(args: argparse.Namespace) -> None:
     labels = {}
     wizard = export_run(work / "runs" / WIZARD_RUN.name, FIXTURES, "nt_tui", vocab)
     labels[wizard.name] = {"cause": WIZARD_RUN.cause, "format": "nt_tui"}
-    for run_dir in sorted((work / "runs").iterdir()):
-        if not (run_dir / "label.json").exists() or run_dir.name == WIZARD_RUN.name:
-            continue
-        variant = run_dir.name.rsplit("-", 1)[-1]
-        for fmt in FIXTURE_FORMATS.get(variant, ()):
-            path = export_run(run_dir, FIXTURES / fmt, fmt, vocab)
-            if fmt == "nt_tui":
-                _thin(path / "metrics.jsonl")
-            labels[str(path.relative_to(FIXTURES))] = {"cause": _label(run_dir), "format": fmt}
+    by_cause: dict[str, list[Spec]] = {}
+    for spec in specs():
+        if (work / "runs" / spec.name / "label.json").exists():
+            by_cause.setdefault(spec.cause, []).append(spec)
+    chosen: list[tuple[str, str]] = []
+    for index, (cause, runs) in enumerate(sorted(by_cause.items())):
+        for variant, spec in enumerate(runs[:FIXTURE_VARIANTS]):
+            if cause == "healthy":
+                formats = FORMATS[:3] if variant == 0 else FORMATS[3:]
+            else:
+                formats = (FORMATS[(index + 3 * variant) % len(FORMATS)],)
+            chosen += [(spec.name, fmt) for fmt in formats]
+    for name, fmt in chosen:
+        run_dir = work / "runs" / name
+        path = export_run(run_dir, FIXTURES / fmt, fmt, vocab)
+        if fmt == "nt_tui":
+            _thin(path / "metrics.jsonl")
+        labels[str(path.relative_to(FIXTURES))] = {"cause": _label(run_dir), "format": fmt}
     (FIXTURES / "labels.json").write_text(json.dumps(labels, indent=1, sort_keys=True))
     size = sum(f.stat().st_size for f in FIXTURES.rglob("*") if f.is_file())
     print(f"{len(labels)} fixtures, {size / 1e6:.1f} MB in {FIXTURES}")

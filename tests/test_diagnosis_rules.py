@@ -175,3 +175,37 @@ def test_confidences_and_ece():
 def test_warning_codes_map_to_symptoms():
     assert symptoms_for_warnings(["overfitting", "nan_inf", "bogus"]) == ("loss_nan",
                                                                           "overfitting")
+
+
+def test_run_that_blew_up_after_two_logged_points_is_exploding_gradients():
+    """An HF-style log that stops after two points: too short for a curve, but the grad norm
+    rising 21x past 100 while the loss grows 48x is an explosion, never a refusal."""
+    result = diagnose(history(step=np.array([10, 20]), train_loss=np.array([3.917, 187.74]),
+                              grad_norm=np.array([6.548, 139.79]), lr=np.array([0.4, 0.8])))
+    assert top(result) == "exploding_gradients"
+    assert "21.3x" in " ".join(result.top.evidence)
+    assert any("finite point" in item for item in result.missing)
+
+
+def test_nan_after_two_points_is_found_and_diagnosed():
+    """Two finite points, then NaN for the rest of the log (logged with the LR as usual)."""
+    loss = np.array([3.9, 4.9] + [np.nan] * 8)
+    grads = np.array([5.0, 10.0] + [np.nan] * 8)
+    result = diagnose(history(step=np.arange(10, 110, 10), train_loss=loss, grad_norm=grads,
+                              lr=np.full(10, 1e-3)))
+    assert result.evidence.nonfinite is not None and result.evidence.nonfinite.step == 30
+    assert result.evidence.nonfinite.metric == "train_loss"
+    assert top(result) == "numerical_instability" and "loss_nan" in result.symptoms
+
+
+def test_nan_at_the_start_with_an_extreme_lr_blames_the_step_size():
+    loss = np.array([3.85, np.nan])
+    result = diagnose(history(step=np.array([10, 16]), train_loss=loss,
+                              grad_norm=np.array([0.83, np.nan]), lr=np.array([1.0, 1.6])))
+    assert top(result) == "exploding_gradients"
+    assert "numerical_instability" in [h.cause for h in result.hypotheses[:3]]
+
+
+def test_a_log_without_any_loss_is_refused_with_one_line():
+    with pytest.raises(NtTuiError, match="no loss values"):
+        diagnose(history(step=np.arange(1, 11), lr=np.full(10, 1e-3)))

@@ -104,8 +104,50 @@ async def test_wizard_without_a_path_reads_the_one_typed():
         await pilot.pause()
         screen = app.screen
         await pilot.press("ctrl+n")
-        screen.query_one("#log-path").value = str(FIXTURES / "nt_tui" / "healthy--nano-s1")
+        healthy = next(path for path in (FIXTURES / "nt_tui").iterdir()
+                       if path.name.startswith("healthy--"))
+        screen.query_one("#log-path").value = str(healthy)
         await pilot.press("ctrl+n")
         await settle(pilot, app)
         await settle(pilot, app)
         assert screen.step == "diagnostics" and screen.diagnosis.top.cause == "healthy"
+
+
+TINY_CONFIG = """\
+name: tiny
+seed: 3
+model: {n_layer: 1, n_head: 2, n_embd: 32}
+data: {train: demo:tinyshakespeare, val_split: 0.1, batch_size: 8, seq_len: 32}
+optimizer: {lr: 0.2}
+schedule: {total_steps: 40, warmup_steps: 5}
+checkpointing: {every: 40, keep_last: 1}
+logging: {backends: [jsonl], every: 2, validate_every: 20, val_batches: 2,
+          layer_grad_norms: true}
+"""
+
+
+async def test_wizard_shows_per_layer_gradients_worst_first(tmp_path: Path):
+    """Step 3 of an nt-tui run that logs per-layer grad norms: the table of layers with
+    the seed's flags, sorted by severity."""
+    from nt_tui.config.defaults import resolve
+    from nt_tui.config.loader import load_config
+    from nt_tui.engine.trainer import Trainer
+
+    torch.set_num_threads(1)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY_CONFIG)
+    summary = Trainer(resolve(load_config(config), config), run_dir=tmp_path / "run").run()
+    assert summary["status"] == "finished", summary["reason"]
+    app = NtTuiApp(area="diagnose", area_args={"path": str(tmp_path / "run")})
+    async with app.run_test(size=(120, 44)) as pilot:
+        await settle(pilot, app)
+        screen = app.screen
+        await pilot.press("ctrl+n", "ctrl+n")
+        await settle(pilot, app)
+        await settle(pilot, app)
+        assert screen.step == "diagnostics"
+        table = screen.query_one("#layer-table")
+        assert table.display and table.row_count >= 3
+        assert [str(column.label) for column in table.columns.values()] == [
+            "layer", "norm", "mean", "std", "max", "min", "issues"]
+        assert "worst first" in str(screen.query_one("#gradient-note").render())

@@ -12,7 +12,7 @@ import math
 from typing import Sequence
 
 #: Softmax temperature over rule strengths (fitted on the labelled set; see module doc).
-TEMPERATURE = 0.12
+TEMPERATURE = 0.21
 #: Bins of the expected calibration error (Guo et al. 2017, "On calibration of modern
 #: neural networks", use 10-15 equal-width bins).
 ECE_BINS = 10

@@ -133,10 +133,10 @@ def diagnose(history: "RunHistory", symptoms: Iterable[str] = (),
     `context` adds what the log does not say (vocabulary, config values)."""
     given = check_symptoms(symptoms)
     evidence = collect_evidence(history, context)
-    if evidence.loss is None and evidence.nonfinite is None:
+    if evidence.loss is None and evidence.brief is None and evidence.nonfinite is None:
         raise NtTuiError(f"{history.source}: no loss values to diagnose "
                          f"(metrics found: {', '.join(history.metrics) or 'none'})",
-                         hint="the log needs a train or validation loss with 3 or more points")
+                         hint="the log needs a train or validation loss")
     findings = {cause: rule(evidence) for cause, rule in RULES.items()}
     problems = max(f.strength for cause, f in findings.items() if cause != "healthy")
     findings["healthy"].scale(1 - HEALTHY_SUPPRESSION * problems)

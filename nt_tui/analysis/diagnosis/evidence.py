@@ -57,7 +57,7 @@ class LossEvidence:
     rise_after_min_rel: float
     #: robust noise of the second half, relative to its level
     noise_rel: float
-    #: largest rise above the starting value within the first EARLY_SHARE of the run
+    #: largest climb above the lowest loss so far within the first EARLY_SHARE of the run
     early_rise_rel: float
     early_rise_step: int | None
     spikes: list[Spike]
@@ -73,6 +73,24 @@ class LossEvidence:
 
     def share_of_run(self, step: int) -> float:
         return (step - self.first_step) / self.span
+
+
+@dataclass
+class BriefLoss:
+    """A loss logged at fewer than MIN_CURVE_POINTS finite points (a run that stopped early,
+    often because it blew up): only where it started and ended can be judged."""
+
+    metric: str
+    points: int
+    first_step: int
+    last_step: int
+    first: float
+    last: float
+
+    @property
+    def growth(self) -> float:
+        """last / first (above 1: the loss grew)."""
+        return self.last / self.first if self.first > 0 else 1.0
 
 
 @dataclass
@@ -106,6 +124,8 @@ class GradEvidence:
     final_ratio: float
     #: max / median over the second half (isolated bursts of a run past its warmup)
     late_spikiness: float
+    #: max / median of the values logged before it (how far it rose from where it was)
+    rise_ratio: float | None = None
 
 
 @dataclass
@@ -159,6 +179,8 @@ class Evidence:
     steps: int
     metrics: list[str]
     loss: LossEvidence | None
+    #: the loss when it has too few finite points for `loss` (None otherwise)
+    brief: BriefLoss | None
     val: ValEvidence | None
     grad: GradEvidence | None
     lr: LrEvidence | None
@@ -170,11 +192,13 @@ class Evidence:
     warning_codes: list[str]
     context: RunContext
     missing: list[str] = field(default_factory=list)
+    #: the largest finite LR logged (also when too few points for `lr`)
+    lr_max: float | None = None
 
     @property
     def peak_lr(self) -> float | None:
         """The peak LR: the config's value, else the largest logged one."""
-        return self.context.lr or (self.lr.peak if self.lr else None)
+        return self.context.lr or (self.lr.peak if self.lr else self.lr_max)
 
     @property
     def table_lr(self) -> float | None:
@@ -190,6 +214,10 @@ class Evidence:
         """ln(vocabulary or classes): the loss of a uniform guess."""
         size = self.context.vocab_size
         return math.log(size) if size and size > 1 else None
+
+
+#: Fewest finite points for a loss curve's shape (trend, tail, minimum).
+MIN_CURVE_POINTS = 3
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
@@ -211,11 +239,19 @@ def nonfinite_steps(history: "RunHistory", metric: str) -> list[int]:
         # a row with a step and nothing else can only come from NaN values written as such
         found.update(steps[empty_row].tolist())
     partners = [c for c in TRAIN_SIDE if c != metric and c in frame.columns]
+    finite_steps = steps[np.isfinite(values)]
     for partner in partners:
         with_partner = frame[partner].notna().to_numpy()
-        if with_partner.sum() < 2:
+        if with_partner.sum() < 2 or not finite_steps.size:
             continue
-        together = np.isfinite(values[with_partner]).mean()
+        # logged together while it was finite: judged up to its last finite value, since a
+        # run that blew up logs NaN for the rest (most of the log, when it blew up early)
+        # (train-side metrics only: an evaluation metric is logged on its own cadence)
+        train_side = metric in TRAIN_SIDE
+        until = with_partner & (steps <= finite_steps[-1]) if train_side else with_partner
+        if until.sum() < (1 if train_side else 2):
+            continue
+        together = np.isfinite(values[until]).mean()
         if together >= 0.5:
             found.update(steps[with_partner & np.isnan(values)].tolist())
     return sorted(int(s) for s in found)
@@ -227,7 +263,7 @@ def _loss_evidence(metric: str, steps: np.ndarray, values: np.ndarray,
     keep = _finite(values)
     steps, values = steps[keep], values[keep]
     points = len(values)
-    if points < 3:
+    if points < MIN_CURVE_POINTS:
         return None
     first_step, last_step = int(steps[0]), int(steps[-1])
     interval = float(np.median(np.diff(steps))) if points > 1 else 1.0
@@ -263,10 +299,15 @@ def _loss_evidence(metric: str, steps: np.ndarray, values: np.ndarray,
     early_mask = steps <= first_step + th.EARLY_SHARE * span
     early_rise, early_step = 0.0, None
     if from_start and early_mask.sum() > 1 and start_level > 0:
-        early_values = values[early_mask][1:]
-        index = int(np.argmax(early_values))
-        early_rise = (float(early_values[index]) - start_level) / start_level
-        early_step = int(steps[early_mask][1:][index])
+        # the largest climb above the lowest loss seen so far (a loss that first dropped fast,
+        # then jumped back up, climbed even if it stays below its very first value)
+        early_values = values[early_mask]
+        lowest = np.minimum.accumulate(early_values)[:-1]
+        climbs = (early_values[1:] - lowest) / np.where(lowest > 0, lowest, np.nan)
+        if np.isfinite(climbs).any():
+            index = int(np.nanargmax(climbs))
+            early_rise = max(0.0, float(climbs[index]))
+            early_step = int(steps[early_mask][1:][index])
     smooth_part = despiked(values)
     period = periodicity(smooth_part)
     drift_acf, drift_rel = drift(smooth_part)
@@ -303,22 +344,25 @@ def _nonfinite_evidence(history: "RunHistory") -> NonFiniteEvidence | None:
             candidates.append((bad[0], metric))
     if not candidates:
         return None
-    step, metric = min(candidates)
+    order = ("train_loss", "val_loss", "grad_norm")  # name the loss when both turned NaN
+    step, metric = min(candidates, key=lambda item: (item[0], order.index(item[1])))
     grad_ratio = grad_before = loss_ratio = None
     if history.has("grad_norm"):
         grads = history.series("grad_norm")
         grads = grads[(grads.index < step) & np.isfinite(grads.to_numpy())]
-        if len(grads) >= 4:
-            recent = float(grads.iloc[-3:].max())
-            earlier = float(grads.iloc[:-3].median())
+        if len(grads) >= 2:  # the last few values against the ones before them
+            last = 3 if len(grads) >= 4 else 1
+            recent = float(grads.iloc[-last:].max())
+            earlier = float(grads.iloc[:-last].median())
             grad_before = recent
             grad_ratio = recent / earlier if earlier > 0 else None
     losses = history.series("train_loss") if history.has("train_loss") else history.series(
         "val_loss")
     losses = losses[(losses.index < step) & np.isfinite(losses.to_numpy())]
-    if len(losses) >= 4:
-        earlier = float(losses.iloc[:-2].median())
-        loss_ratio = float(losses.iloc[-2:].max()) / earlier if earlier > 0 else None
+    if len(losses) >= 2:
+        last = 2 if len(losses) >= 4 else 1
+        earlier = float(losses.iloc[:-last].median())
+        loss_ratio = float(losses.iloc[-last:].max()) / earlier if earlier > 0 else None
     return NonFiniteEvidence(step=step, metric=metric, grad_ratio_before=grad_ratio,
                              grad_before=grad_before, loss_ratio_before=loss_ratio,
                              finite_points_before=len(losses))
@@ -327,7 +371,7 @@ def _nonfinite_evidence(history: "RunHistory") -> NonFiniteEvidence | None:
 def _grad_evidence(history: "RunHistory", first: int, last: int) -> GradEvidence | None:
     grads = history.series("grad_norm")
     grads = grads[np.isfinite(grads.to_numpy())]
-    if len(grads) < 3:
+    if len(grads) < 2:  # two points are enough to see a blow-up in a run that stopped early
         return None
     values, steps = grads.to_numpy(), grads.index.to_numpy()
     median = float(np.median(values))
@@ -347,7 +391,18 @@ def _grad_evidence(history: "RunHistory", first: int, last: int) -> GradEvidence
         share_vanishing=float(np.mean(values < th.GRAD_NORM_VANISHING)),
         early_ratio=early_ratio,
         final_ratio=float(np.median(tail) / median) if median > 0 else 1.0,
-        late_spikiness=float(half.max() / np.median(half)) if np.median(half) > 0 else 1.0)
+        late_spikiness=float(half.max() / np.median(half)) if np.median(half) > 0 else 1.0,
+        rise_ratio=(float(values[index] / np.median(values[:index]))
+                    if index > 0 and np.median(values[:index]) > 0 else None))
+
+
+def _brief_loss(metric: str, series: Any) -> BriefLoss | None:
+    finite = series[np.isfinite(series.to_numpy(dtype=float))]
+    if len(finite) == 0:
+        return None
+    return BriefLoss(metric=metric, points=len(finite), first_step=int(finite.index[0]),
+                     last_step=int(finite.index[-1]), first=float(finite.iloc[0]),
+                     last=float(finite.iloc[-1]))
 
 
 def _lr_evidence(history: "RunHistory") -> LrEvidence | None:
@@ -453,10 +508,12 @@ def collect_evidence(history: "RunHistory", context: RunContext | None = None) -
         else None
     loss = _loss_evidence(metric, series.index.to_numpy(), series.to_numpy(dtype=float),
                           uniform if metric == "train_loss" else None) if len(series) else None
+    brief = _brief_loss(metric, series) if loss is None and len(series) else None
     first = loss.first_step if loss else 0
-    last = loss.last_step if loss else history.steps
+    last = loss.last_step if loss else int(history.frame["step"].max()) if len(
+        history.frame) else 0
     evidence = Evidence(
-        steps=history.steps, metrics=list(history.metrics), loss=loss,
+        steps=history.steps, metrics=list(history.metrics), loss=loss, brief=brief,
         val=_val_evidence(history, loss) if metric == "train_loss" else None,
         grad=_grad_evidence(history, first, last), lr=_lr_evidence(history),
         nonfinite=_nonfinite_evidence(history),
@@ -466,6 +523,10 @@ def collect_evidence(history: "RunHistory", context: RunContext | None = None) -
         warning_codes=sorted({str(e.get("code")) for e in history.events
                               if e.get("kind") == "warning" and e.get("code")}),
         context=context)
+    if history.has("lr"):
+        rates = history.series("lr").to_numpy(dtype=float)
+        rates = rates[np.isfinite(rates) & (rates > 0)]
+        evidence.lr_max = float(rates.max()) if rates.size else None
     evidence.missing = _missing(evidence)
     return evidence
 
@@ -473,7 +534,9 @@ def collect_evidence(history: "RunHistory", context: RunContext | None = None) -
 def _missing(evidence: Evidence) -> list[str]:
     missing = []
     if evidence.loss is None:
-        missing.append("no usable loss curve (fewer than 3 finite points)")
+        points = evidence.brief.points if evidence.brief else 0
+        missing.append(f"no usable loss curve ({points} finite point(s); the shape needs "
+                       f"{MIN_CURVE_POINTS}): judged from its first and last values only")
     elif evidence.loss.metric != "train_loss":
         missing.append("no training loss: the validation loss was analysed instead")
     if evidence.val is None:

@@ -114,6 +114,21 @@ def _grad_late_blowup(ev: Evidence) -> float:
 
 
 
+def _early_climb(ev: Evidence) -> float:
+    """How strongly the loss climbed in the first steps, beyond what its noise explains."""
+    loss = ev.loss
+    if loss is None or not loss.from_start:
+        return 0.0
+    bar = max(th.EARLY_RISE_REL, th.EARLY_RISE_NOISE * loss.noise_rel)
+    return ramp(loss.early_rise_rel, bar, 3 * bar)
+
+
+def _early_climb_text(loss) -> str:
+    return (f"the loss climbed {pct(loss.early_rise_rel)} above its lowest value so far in the "
+            f"first steps (step {step(loss.early_rise_step)}; noise later is "
+            f"{pct(loss.noise_rel)})")
+
+
 def _warmup_missing(ev: Evidence) -> tuple[float, str | None]:
     """(how sure the warmup is missing or too short, sentence); 0.5 when unknown."""
     loss = ev.loss
@@ -189,7 +204,12 @@ def rule_numerical_instability(ev: Evidence) -> Finding:
         return finding
     where = f"{bad.metric} became NaN/Inf at step {step(bad.step)}"
     if bad.finite_points_before < 2:
-        finding.add(0.8, f"{where}, from the first logged steps")
+        extreme, why = _table_extreme(ev, low=False)
+        if extreme:  # nothing to judge the gradients by, but a step size that large blows up
+            finding.add(0.4, f"{where}, from the first logged steps")
+            finding.note(f"{why}: a step size that large is the likelier cause")
+        else:
+            finding.add(0.8, f"{where}, from the first logged steps")
         return finding
     grad_calm = bad.grad_ratio_before is not None and bad.grad_ratio_before < \
         th.GRAD_RISE_BEFORE_NAN and (bad.grad_before or 0) < th.GRAD_NORM_EXPLOSION
@@ -217,6 +237,9 @@ def rule_exploding_gradients(ev: Evidence) -> Finding:
             finding.add(0.95, f"grad norm rose to {num(bad.grad_before)} "
                               f"({num(bad.grad_ratio_before)}x its median) before the NaN at "
                               f"step {step(bad.step)}")
+        elif bad.finite_points_before < 2 and _table_extreme(ev, low=False)[0]:
+            finding.add(0.75, f"NaN/Inf at step {step(bad.step)}, within the first logged "
+                              f"steps, at {_table_extreme(ev, low=False)[1]}")
         elif bad.grad_ratio_before is None and (bad.loss_ratio_before or 0) >= 3:
             finding.add(0.6, f"the loss grew {num(bad.loss_ratio_before)}x just before turning "
                              f"NaN at step {step(bad.step)}")
@@ -237,9 +260,26 @@ def rule_exploding_gradients(ev: Evidence) -> Finding:
         if grad.share_exploding > 0:
             finding.note(f"{pct(grad.share_exploding)} of logged steps have grad norm > "
                          f"{num(th.GRAD_NORM_EXPLOSION)}")
+        loss = ev.loss
+        if bad is None and loss is not None and loss.from_start and \
+                loss.share_of_run(grad.maximum_step) <= th.EARLY_SHARE and \
+                grad.final_ratio < 1 and loss.decrease_rel > th.BARELY_LEARNED_REL:
+            finding.scale(0.5, "the largest gradients came at the start and the loss fell from "
+                               "there: the initialisation more than an explosion")
     elif bad is None and ev.loss is not None and ev.loss.rise_after_min_rel > 1.0:
         finding.add(0.35, f"the loss grew to {num(1 + ev.loss.rise_after_min_rel)}x its minimum "
                           "(no grad norm logged to confirm)")
+    brief = ev.brief
+    if brief is not None and brief.growth >= th.BRIEF_DIVERGED_GROWTH:
+        if grad is not None and (grad.rise_ratio or 0) >= th.GRAD_RISE_BEFORE_NAN:
+            finding.add(0.9, f"the log stops after {brief.points} finite loss point(s): the "
+                             f"grad norm rose {num(grad.rise_ratio)}x to {num(grad.maximum)} "
+                             f"while the loss grew {num(brief.growth)}x ({num(brief.first)} -> "
+                             f"{num(brief.last)} by step {step(brief.last_step)})")
+        elif grad is None and bad is None:
+            finding.add(0.35, f"the loss grew {num(brief.growth)}x ({num(brief.first)} -> "
+                              f"{num(brief.last)}) in a log of {brief.points} finite point(s) "
+                              "(no grad norm logged to confirm)")
     return finding
 
 
@@ -261,6 +301,12 @@ def rule_vanishing_gradients(ev: Evidence) -> Finding:
         finding.add(0.45, f"the loss is flat from the start ({pct(loss.decrease_rel)} change "
                           "over the run; no grad norm logged to tell vanishing gradients from "
                           "a tiny LR)")
+        peak = ev.peak_lr
+        if peak is not None and peak >= th.LR_NOT_TINY:
+            finding.add(0.6, f"the peak LR {fmt_lr(peak)} is not small, so a step size too "
+                             "small cannot explain a loss that does not move")
+        elif peak is not None and peak <= th.LR_TINY:
+            finding.scale(0.6, f"but the peak LR {fmt_lr(peak)} is tiny")
     if finding.strength and loss is not None and _flat(ev):
         finding.note(f"loss changed only {pct(loss.decrease_rel)} from {num(loss.initial)} over "
                      f"{step(loss.span)} steps")
@@ -284,6 +330,11 @@ def rule_lr_too_low(ev: Evidence) -> Finding:
         if healthy_grads:
             finding.note(f"grad norm median {num(grad.median)}: the gradients are there, the "
                          "steps are too small")
+        peak = ev.peak_lr
+        if grad is None and peak is not None and peak <= th.LR_TINY:
+            finding.add(0.7 * strength, f"the peak LR {fmt_lr(peak)} is tiny")
+        elif peak is not None and peak >= th.LR_NOT_TINY and (_flat(ev) or _adaptive(ev)):
+            finding.scale(0.5, f"but the peak LR {fmt_lr(peak)} is not small")
     elif loss.from_start and loss.early_share is not None and loss.tail_share is not None \
             and loss.rise_after_min_rel < th.DIVERGENCE_REL:
         # a slowed-down curve is nearly linear: no fast start, no late acceleration
@@ -315,6 +366,12 @@ def _table_extreme(ev: Evidence, *, low: bool) -> tuple[float, str | None]:
     """How far the peak LR is outside the model-size table (orders of magnitude), as a
     strength on its own: 0 within LR_TABLE_EXTREME of the table."""
     peak, table = ev.peak_lr, ev.table_lr
+    for_size = True
+    if peak and not table:  # model size unknown: the table's end that holds for any size
+        from nt_tui.config.defaults import SIZE_TABLE
+
+        rates = [row.lr for row in SIZE_TABLE]
+        table, for_size = (min(rates) if low else max(rates)), False
     if not peak or not table or not _adaptive(ev):
         return 0.0, None
     ratio = table / peak if low else peak / table
@@ -322,8 +379,10 @@ def _table_extreme(ev: Evidence, *, low: bool) -> tuple[float, str | None]:
     if not strength:
         return 0.0, None
     where = "below" if low else "above"
+    size = f"for {num(ev.context.num_params)} parameters" if for_size else \
+        "(the table's value for any model size)"
     return 0.6 * strength, (f"peak LR {fmt_lr(peak)} is {num(ratio)}x {where} the size table's "
-                            f"{fmt_lr(table)} for {num(ev.context.num_params)} parameters")
+                            f"{fmt_lr(table)} {size}")
 
 
 def _lr_value_evidence(ev: Evidence, finding: Finding, *, low: bool) -> None:
@@ -348,11 +407,26 @@ def _lr_value_evidence(ev: Evidence, finding: Finding, *, low: bool) -> None:
                         f"~{num(th.UPDATE_RATIO_HEALTHY)})")
 
 
+def _brief_lr_too_high(ev: Evidence) -> Finding:
+    """A loss with too few points for a curve: a loss that grew is divergence."""
+    finding = Finding()
+    brief = ev.brief
+    if brief is None or brief.growth < th.BRIEF_DIVERGED_GROWTH:
+        return finding
+    finding.add(0.6, f"the loss grew {num(brief.growth)}x ({num(brief.first)} -> "
+                     f"{num(brief.last)}) over the {brief.points} finite point(s) logged")
+    grad = ev.grad
+    if grad is not None and (grad.rise_ratio or 0) >= th.GRAD_RISE_BEFORE_NAN:
+        finding.scale(0.6, "the gradient norm blew up by orders of magnitude: exploding "
+                           "gradients describe it more precisely")
+    return finding
+
+
 def rule_lr_too_high(ev: Evidence) -> Finding:
     finding = Finding()
     loss = ev.loss
     if loss is None:
-        return finding
+        return _brief_lr_too_high(ev)
     diverging = _diverging(ev)
     if diverging:
         finding.add(0.85 * diverging, f"the loss climbed back {pct(loss.rise_after_min_rel)} "
@@ -366,12 +440,16 @@ def rule_lr_too_high(ev: Evidence) -> Finding:
     stall = _stalled_noisy(ev)
     if stall[0]:
         finding.add(stall[0], stall[1])
+    missing, warmup_text = _warmup_missing(ev)
+    if _early_climb(ev) and missing <= 0.1:  # a warmup was there: the peak itself is too high
+        finding.add(0.7 * _early_climb(ev), f"{_early_climb_text(loss)} although {warmup_text}")
     bad = ev.nonfinite
     if bad is not None and (bad.loss_ratio_before or 0) >= 1.5 and (
             bad.grad_ratio_before is None or bad.grad_ratio_before < th.GRAD_RISE_BEFORE_NAN):
         finding.add(0.45, f"the loss rose {num(bad.loss_ratio_before)}x before the NaN")
     extreme, why = _table_extreme(ev, low=False)
-    if extreme and loss.tail_change_rel < 2 * th.PLATEAU_REL:
+    # (a loss flat from the start never moved: too large a step size moves it)
+    if extreme and loss.tail_change_rel < 2 * th.PLATEAU_REL and not _flat(ev):
         finding.add(extreme + 0.2 * _noisy(ev)[0], why)
     if not finding.strength:
         return finding
@@ -396,11 +474,8 @@ def rule_insufficient_warmup(ev: Evidence) -> Finding:
         return finding
     early = _early_spikes(ev)
     signals = []
-    if loss.early_rise_rel > th.EARLY_RISE_REL:
-        signals.append((ramp(loss.early_rise_rel, th.EARLY_RISE_REL, 0.5),
-                        f"the loss rose {pct(loss.early_rise_rel)} above its start in the first "
-                        f"steps (to {num(loss.initial * (1 + loss.early_rise_rel))} at step "
-                        f"{step(loss.early_rise_step)})"))
+    if _early_climb(ev):
+        signals.append((_early_climb(ev), _early_climb_text(loss)))
     if early:
         signals.append((0.7, f"{len(early)} loss spike(s) in the first "
                              f"{pct(th.EARLY_SHARE)} of the run: {_spike_text(early)}"))
@@ -554,11 +629,17 @@ def rule_label_leakage(ev: Evidence) -> Finding:
     if val.rise_rel > th.OVERFIT_RISE_REL or val.gap_final_rel is None:
         return finding
     fell = (val.first - val.final) / val.first if val.first > 0 else 0.0
-    together = ramp(val.share_at_or_below_train, 0.6, 0.9) * ramp(
-        abs(val.gap_final_rel), th.LEAKAGE_CLOSE_REL * 2.5, th.LEAKAGE_CLOSE_REL)
+    # leaked validation tracks train closely (the same data in eval mode); a set well below
+    # train is more likely an easier held-out set (real pre-training logs show this)
+    close = ramp(abs(val.gap_final_rel), th.LEAKAGE_CLOSE_REL * 2.5, th.LEAKAGE_CLOSE_REL)
+    if ev.epochs is not None and ev.epochs >= th.LEAKAGE_MANY_EPOCHS:
+        close = 1.0  # after that many passes no held-out set stays at or below train
+    together = ramp(val.share_at_or_below_train, 0.5, 0.75) * close
     # after several passes over the training data a held-out set shows a gap; none = not held out
     regime = ramp(ev.epochs, th.LEAKAGE_MIN_EPOCHS * 0.5, th.LEAKAGE_MIN_EPOCHS) \
         if ev.epochs is not None else 0.5
+    if val.gap_final_rel > th.LEAKAGE_TOLERANCE_REL:
+        regime = 0.0  # validation above train at the end: a gap has opened
     strength = 0.9 * together * regime * ramp(fell, 0.02, 0.1)
     if not strength:
         return finding
@@ -606,10 +687,18 @@ def rule_bad_initialization(ev: Evidence) -> Finding:
 def rule_healthy(ev: Evidence) -> Finding:
     finding = Finding()
     loss = ev.loss
+    brief = ev.brief
+    if loss is None and brief is not None and ev.nonfinite is None and brief.points >= 2 \
+            and brief.last < brief.first:
+        finding.add(0.5, f"{brief.metric} fell from {num(brief.first)} to {num(brief.last)} "
+                         f"over the {brief.points} points logged (too few to judge the curve)")
     if loss is None or ev.nonfinite is not None:
         return finding
     if loss.decrease_rel > th.FLAT_REL or not loss.from_start:
-        finding.add(0.8, f"{loss.metric} fell {pct(loss.decrease_rel)} "
+        # a from-scratch run that has barely learned is not progressing normally
+        learned = ramp(loss.decrease_rel, th.FLAT_REL, th.BARELY_LEARNED_REL) \
+            if loss.from_start else 1.0
+        finding.add(0.8 * (0.5 + 0.5 * learned), f"{loss.metric} fell {pct(loss.decrease_rel)} "
                          f"({num(loss.initial)} -> {num(loss.final)}) over {step(loss.span)} "
                          f"steps")
         if not _late_spikes(ev):

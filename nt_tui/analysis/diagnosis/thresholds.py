@@ -108,8 +108,20 @@ INIT_EXCESS_NATS = 1.0
 #: ln(440k): no common vocabulary gives a uniform-guess loss above this many nats, so a
 #: cross-entropy start above it is bad initialisation whatever the vocabulary.
 ANY_VOCAB_MAX_LOSS = math.log(440_000)
-#: An early rise of the loss above its starting value by this share is a warmup spike.
-EARLY_RISE_REL = 0.10
+#: A loss logged at too few points for a curve (a run that stopped early) diverged when its
+#: last value is this many times its first: training lowers the loss, and a doubling is far
+#: beyond batch noise (a few percent).
+BRIEF_DIVERGED_GROWTH = 2.0
+#: An early climb of the loss above its lowest value so far by this share is a warmup spike
+#: ... (at the least) ...
+EARLY_RISE_REL = 0.05
+#: ... and by this many times the run's relative noise (batch noise climbs too: a few sigma).
+EARLY_RISE_NOISE = 4.0
+#: A flat loss at a peak LR at or above this cannot blame a tiny step size (Adam's tables for
+#: small models stop near 1e-3, SGD's useful range starts near 1e-2): the gradients vanished.
+LR_NOT_TINY = 1e-2
+#: A peak LR at or below this is tiny for any optimizer in common use.
+LR_TINY = 1e-4
 
 # --- validation ---------------------------------------------------------------------------
 #: A validation loss this much above the previous evaluation counts as a rise (evaluation
@@ -129,6 +141,9 @@ LEAKAGE_CLOSE_REL = 0.015
 #: After this many passes over the training data a held-out set shows a generalisation gap
 #: (memorisation); validation still on top of train by then is not held out.
 LEAKAGE_MIN_EPOCHS = 3.0
+#: After this many passes over the training data every model has memorised much of it: a
+#: held-out set then sits above train, however much easier it is (10x LEAKAGE_MIN_EPOCHS).
+LEAKAGE_MANY_EPOCHS = 30.0
 #: Underfitting: the two curves within this share of each other at the end ...
 UNDERFIT_GAP_REL = 0.05
 #: ... and the train loss changing less than this over the tail of the run.
