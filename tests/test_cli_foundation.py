@@ -52,4 +52,6 @@ def test_check_never_modifies_the_config(tmp_path: Path):
 
 def test_unknown_subcommand_is_an_error():
     result = run_cli("frobnicate")
-    assert result.returncode == 2 and "invalid choice" in result.stderr
+    assert result.returncode == 2 and "unknown command 'frobnicate'" in result.stderr
+    assert result.stderr.strip().count("\n") == 0  # one line, no usage block (docs/errors.md)
+    assert "did you mean 'train'" in run_cli("trian").stderr

@@ -201,3 +201,61 @@ def test_sweep_cli_rejects_bad_input(sweep_folder, capsys):
     assert main(["sweep", str(good), "--show"]) == 0
     assert "no trials yet" in capsys.readouterr().out
     assert not (sweep_folder / "sweeps").exists()  # --show creates no database
+
+
+def _demo_sweep(folder: Path) -> Path:
+    """examples/sweep-demo.yaml on examples/demo-tiny-gpt.yaml (the demo text), shrunk for a
+    test: nano model, sequences of 16, 18 steps per trial, validation every 3 steps."""
+    import yaml
+
+    (folder / "demo-tiny-gpt.yaml").write_text(
+        (REPO_ROOT / "examples" / "demo-tiny-gpt.yaml").read_text())
+    sweep = yaml.safe_load((REPO_ROOT / "examples" / "sweep-demo.yaml").read_text())
+    assert sweep["base_config"] == "demo-tiny-gpt.yaml" and sweep["trials"] == 6
+    sweep["max_steps"] = 18
+    sweep["pruning"]["warmup_steps"] = 3
+    sweep["overrides"].update({"data.seq_len": 16, "logging.every": 3,
+                               "logging.validate_every": 3, "logging.val_batches": 2})
+    sweep["parameters"].update({"model.size": {"values": ["nano"]},
+                                "data.batch_size": {"values": [4, 8]},
+                                "schedule.warmup_steps": {"low": 0, "high": 10, "step": 5}})
+    path = folder / "sweep-demo.yaml"
+    path.write_text(yaml.safe_dump(sweep, sort_keys=False))
+    return path
+
+
+def test_demo_sweep_of_six_trials_prunes_and_resumes_after_kill_9(sweep_folder, capsys):
+    """Issue 8's check: a 6-trial sweep of the demo config completes, prunes at least one
+    trial, and picks the study up from its SQLite file after the process is killed."""
+    path = _demo_sweep(sweep_folder)
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "nt_tui", "sweep", str(path)],
+                               cwd=sweep_folder, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    third = sweep_folder / "sweeps" / "sweep-demo" / "trial-0003" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not third.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert third.exists(), process.communicate()[0] if process.poll() is not None else ""
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    before = {trial.number: (trial.state.name, trial.value, trial.params)
+              for trial in _study(path).trials}
+    finished_before = [n for n, (state, _, _) in before.items() if state in ("COMPLETE",
+                                                                              "PRUNED")]
+    assert 3 <= len(finished_before) < 6  # the sweep was cut short after trials 0-2
+
+    assert main(["sweep", str(path)]) == 0  # the same command again continues the study
+    out = capsys.readouterr().out
+    trials = _study(path).trials
+    for number in finished_before:  # nothing done before the kill was redone or lost
+        assert (trials[number].state.name, trials[number].value, trials[number].params) == \
+            before[number]
+    states = [trial.state.name for trial in trials]
+    assert states.count("COMPLETE") + states.count("PRUNED") == 6
+    assert states.count("PRUNED") >= 1 and states.count("COMPLETE") >= 2
+    if "RUNNING" in (state for state, _, _ in before.values()):
+        assert "left running by a process that is gone" in out
+    assert "Best: trial" in out
+    assert (sweep_folder / "sweeps" / "sweep-demo" / "study.db").exists()

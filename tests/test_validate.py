@@ -10,7 +10,7 @@ import pytest
 import torch
 from textual.widgets import DataTable, Input, OptionList, Static
 
-from conftest import EXAMPLES
+from conftest import EXAMPLES, run_cli
 from nt_tui.checkpoint_validation import LOSS_AGREEMENT, render_text
 from nt_tui.config import load_config
 from nt_tui.config.defaults import resolve
@@ -161,6 +161,21 @@ def test_cli_report_and_errors(run_dir: Path, tmp_path: Path, capsys):
     assert main(["validate", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert "checkpoint or run directory not found" in err and err.count("\n") == 1
+
+
+def test_cli_on_the_best_checkpoint_reproduces_the_logged_val_loss_within_1_percent(
+        run_dir: Path):
+    """Issue 8's check through the real command line (a subprocess): `nt-tui validate RUN_DIR`
+    picks best.pt and recomputes the validation loss logged at its step within 1%."""
+    done = run_cli("validate", str(run_dir), "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    logged = _logged_val(run_dir)
+    step = report["checkpoint"]["step"]
+    assert Path(report["checkpoint"]["path"]).name == "best.pt"
+    assert logged[step] == min(logged.values())  # best.pt is the best logged validation
+    assert abs(report["result"]["loss"] - logged[step]) / logged[step] < LOSS_AGREEMENT
+    assert report["logged_val_loss"] == pytest.approx(logged[step], rel=1e-6)
 
 
 async def test_validate_screen_shows_report_and_opens_guides(run_dir: Path, tmp_path: Path):

@@ -19,6 +19,8 @@ EXIT_OVER_BUDGET = 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from nt_tui.scaling.laws import DEFAULT_MFU
+
     parser.add_argument("plan", type=Path, nargs="?", help="an existing plan file to estimate")
     parser.add_argument("--name", help="plan name (default: the baseline config's name)")
     parser.add_argument("--question", help="what the experiment should answer")
@@ -40,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="read tokens/s from a run of this config")
     speed.add_argument("--gpus", type=int, help="GPUs per run (with --peak-tflops)")
     speed.add_argument("--peak-tflops", type=float, help="dense peak TFLOP/s per GPU")
-    speed.add_argument("--mfu", type=float, help="model FLOPs utilisation (default 0.4)")
+    speed.add_argument("--mfu", type=float,
+                       help=f"model FLOPs utilisation (default {DEFAULT_MFU:g})")
     parser.add_argument("--out", type=Path, metavar="PATH",
                         help="plan file to write (default plans/<name>.yaml)")
     parser.add_argument("--dry-run", action="store_true", help="estimate only, write nothing")

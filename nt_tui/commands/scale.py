@@ -18,6 +18,8 @@ HELP = "Scaling laws: compute-optimal model and tokens, data-constrained epochs,
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from nt_tui.scaling.laws import DEFAULT_MFU
+
     questions = parser.add_argument_group("questions (any combination)")
     questions.add_argument("--compute", metavar="FLOPS", help="a compute budget, e.g. 1e21")
     questions.add_argument("--params", metavar="N", help="a model size, e.g. 124M or 7B")
@@ -27,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     gpu.add_argument("--hours", type=float, help="hours of the budget")
     gpu.add_argument("--gpu", metavar="NAME", help="A100 or H100 (dense bf16 peak)")
     gpu.add_argument("--peak-tflops", type=float, help="dense peak TFLOP/s per GPU")
-    gpu.add_argument("--mfu", type=float, help="model FLOPs utilisation (default 0.4)")
+    gpu.add_argument("--mfu", type=float, help=f"model FLOPs utilisation (default {DEFAULT_MFU:g})")
     fit = parser.add_argument_group("fit your own runs")
     fit.add_argument("--fit", nargs="+", default=[], metavar="RUN[=N]",
                      help="runs of different sizes (any readable log); add =N when the "

@@ -41,8 +41,8 @@ def render_text_plot(curve: Any, width: int, height: int, color: bool = False) -
     plotext.plotsize(width, height)
     suggestion = curve.suggestion.lr if curve.suggestion else None
     draw_lr_curve(plotext, curve.lrs, curve.losses, curve.smoothed, suggestion)
-    if not color:
-        plotext.clear_color()
     text = plotext.build()
     plotext.clear_figure()
-    return text
+    # plotext colours each series even after clear_color(); strip the escapes when they
+    # would land in a file or pipe as text.
+    return text if color else plotext.uncolorize(text)

@@ -21,6 +21,7 @@ from textual.widgets import Button, Footer, Header, Input, Static
 from textual.worker import Worker, WorkerState
 
 from nt_tui.errors import NtTuiError
+from nt_tui.scaling.laws import DEFAULT_MFU
 from nt_tui.tui.widgets.form_field import FormField
 
 INTRO = ("[b]Experiment plan[/b]: write down the question and what you expect before you run "
@@ -41,7 +42,7 @@ FIELDS: tuple[tuple[str, str, str], ...] = (
     ("measured_from", "... or measure from run", "runs/demo-tiny-gpt-20250101-120000"),
     ("gpus", "... or GPUs per run", "1"),
     ("peak_tflops", "   peak TFLOP/s per GPU", "989 (H100), 312 (A100)"),
-    ("mfu", "   utilisation (MFU)", "0.4"),
+    ("mfu", "   utilisation (MFU)", f"{DEFAULT_MFU:g}"),
     ("out", "Plan file", "plans/<name>.yaml"),
 )
 

@@ -1,8 +1,10 @@
 """The Sweep & LR finder screen: two tabs over `nt_tui.tuning`.
 
-- LR finder: a config path; ctrl+r runs the range test in a thread worker, the plot grows as
-  the steps come in (raw and smoothed loss against a log LR axis), the suggestion and its rule
-  are shown, `w` (or ctrl+o) writes it into a new config.
+ctrl+t switches between them; the open tab's path field has the focus.
+
+- LR finder: a config path; Enter or ctrl+r runs the range test in a thread worker, the plot
+  grows as the steps come in (raw and smoothed loss against a log LR axis), the suggestion
+  and its rule are shown, `w` (or ctrl+o) writes it into a new config.
 - Sweep: a sweep file; ctrl+r runs or resumes it in a thread worker (the same `SweepRunner` as
   `nt-tui sweep`), ctrl+s stops after the current step. The trial table (sorted by the
   objective) and the curves are read from the study's storage every two seconds, so the tab
@@ -107,6 +109,7 @@ class SweepScreen(Screen):
         Binding("ctrl+r", "run", "Run", id="sweep.run"),
         Binding("ctrl+s", "stop", "Stop", id="sweep.stop"),
         Binding("w,ctrl+o", "write_config", "Write LR config", id="sweep.write"),
+        Binding("ctrl+t", "switch_tab", "Other tab", id="sweep.tab"),
     ]
     DEFAULT_CSS = """
     SweepScreen .form { height: 1; margin: 0 0 1 0; }
@@ -152,7 +155,9 @@ class SweepScreen(Screen):
                                 id="lr-config", compact=True)
                     yield Label(" Steps")
                     yield Input("100", id="lr-steps", compact=True, type="integer")
-                yield PlotextPlot(id="lr-plot")
+                plot = PlotextPlot(id="lr-plot")
+                plot.can_focus = True  # it takes the focus from the fields, so `w` is a key
+                yield plot
                 yield Static("No range test yet.", id="lr-result", markup=False)
             with TabPane("Sweep", id="sweep-tab"):
                 yield Static(SWEEP_HELP, classes="help")
@@ -169,8 +174,17 @@ class SweepScreen(Screen):
     def on_mount(self) -> None:
         self.set_interval(LR_REDRAW_S, self._redraw_lr)
         self.set_interval(POLL_S, self._poll)
+        self._focus_tab_input()
         if self.start_sweep:
             self._load_sweep()
+
+    def _focus_tab_input(self) -> None:
+        """The open tab's path field takes the keys (type a path, Enter)."""
+        self.query_one("#lr-config" if self.active_tab == "lr" else "#sweep-file", Input).focus()
+
+    @on(TabbedContent.TabActivated, "#tabs")
+    def _tab_activated(self) -> None:
+        self._focus_tab_input()
 
     def on_unmount(self) -> None:
         self._lr_stop.set()
@@ -182,6 +196,10 @@ class SweepScreen(Screen):
         return "sweep" if self.query_one("#tabs", TabbedContent).active == "sweep-tab" else "lr"
 
     # -------------------------------------------------------------------- actions
+
+    def action_switch_tab(self) -> None:
+        tabs = self.query_one("#tabs", TabbedContent)
+        tabs.active = "lr-tab" if tabs.active == "sweep-tab" else "sweep-tab"
 
     def action_run(self) -> None:
         if self.active_tab == "lr":
