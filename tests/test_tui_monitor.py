@@ -71,9 +71,9 @@ async def test_keys_change_one_view_shared_by_every_chart():
         screen.refresh_view()
         assert {p.view.x_range for p in plots} == {(2000.0, 3000.0)}
         assert plot_text(screen, "grad norm")[-1].split()[0] == "2,000"
-        await pilot.press("a")
+        await pilot.press("t")
         assert screen.x_mode == "relative" and screen.last_n is None
-        await pilot.press("a")
+        await pilot.press("t")
         assert screen.x_mode == "wall"
         assert "time" in plot_text(screen, "loss")[-1]
         await pilot.press("slash")
@@ -138,6 +138,121 @@ async def test_warning_keys_open_the_diagnosis_wizard_and_the_knowledge():
         ("diagnose", {"path": "/tmp/runs/demo-tiny-gpt", "symptoms": ["loss_unstable"]}),
         ("knowledge", {"link": "common-failures.md#loss-spikes"}),
     ]
+
+
+async def test_a_warning_offers_the_diagnostician_with_the_run_as_evidence():
+    """Auto-activation: a NaN warning toasts an offer once; `a` asks the diagnostician about
+    the highlighted warning with its step, the run's log attached."""
+    records = recorded_records(count=50, spike_at=None, nan_at=500)
+    nan_event = {**spike_warning(500), "code": "nan_inf", "severity": "critical",
+                 "message": "NaN/Inf at step 500: train_loss = nan",
+                 "knowledge": "common-failures.md#nan-or-inf-loss"}
+    again = {**nan_event, "step": 510}
+    feed = RecordedFeed(records, [nan_event, again], total_steps=500)
+    app = NtTuiApp(area="monitor", area_args={"feed": feed})
+    opened = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        offers = [n for n in app._notifications if "ask the diagnostician" in n.message]
+        assert len(offers) == 1 and "NaN/Inf at step 500" in offers[0].message
+        app.open_area = lambda area, **context: opened.append((area, context))
+        panel = app.screen.query_one(WarningsPanel)
+        assert len(panel.alerts) == 2
+        panel.highlighted = 1  # the older warning, at step 500
+        await pilot.press("a")
+        panel.focus()
+        await pilot.press("a")  # the panel's own key does the same
+    assert len(opened) == 2 and opened[0] == opened[1]
+    area, context = opened[0]
+    assert area == "ask" and context["advisor"] == "diagnostician"
+    assert context["run"] == "/tmp/runs/demo-tiny-gpt"
+    assert "step 500" in context["text"] and "NaN" in context["text"]
+
+
+async def test_ask_from_a_warning_opens_the_diagnostician_answer(tmp_path):
+    """The real ask screen, on a real run directory with a NaN warning: the diagnostician
+    answers about it."""
+    from nt_tui.tui.screens.ask import AskScreen
+
+    writer = RunWriter(tmp_path / "nan-run")
+    writer.write_config("name: nan-run\n")
+    for step in range(1, 41):
+        writer.log_metrics({"step": step, "train_loss": 3.0 - step / 40 if step < 40
+                            else float("nan"), "lr": 1e-3, "grad_norm": 1.0})
+    writer.log_event("warning", 40, "NaN/Inf at step 40: train_loss = nan", code="nan_inf",
+                     severity="critical", knowledge="common-failures.md#nan-or-inf-loss")
+    writer.close()
+    feed = RecordedFeed(recorded_records(count=4, spike_at=None), [
+        {"kind": "warning", "step": 40, "code": "nan_inf", "severity": "critical",
+         "message": "NaN/Inf at step 40: train_loss = nan"}], run_dir=str(tmp_path / "nan-run"))
+    app = NtTuiApp(area="monitor", area_args={"feed": feed})
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, AskScreen)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.screen.result is not None
+        answer = app.screen.result.answer
+        assert answer.advisor == "diagnostician"
+        assert "nan" in " ".join([answer.recommendation, *answer.observed]).lower()
+
+
+async def test_without_warnings_the_panel_says_what_will_show_there():
+    feed = RecordedFeed(recorded_records(count=30, spike_at=None), [])
+    app = NtTuiApp(area="monitor", area_args={"feed": feed})
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, pilot)
+        assert "No warnings so far" in screen_text(app)
+        panel = app.screen.query_one(WarningsPanel)
+        assert panel.selected is None
+        panel.focus()
+        await pilot.press("k")  # the panel's key, with nothing to open, still answers
+        await pilot.pause()
+        assert any("no warning selected" in n.message for n in app._notifications)
+
+
+async def test_a_run_ending_while_another_screen_is_open_leaves_the_user_there():
+    app = NtTuiApp(area="monitor", area_args={"feed": RecordedFeed()})
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        monitor = app.screen
+        await pilot.press("question_mark")
+        await pilot.pause()
+        elsewhere = app.screen
+        assert elsewhere is not monitor
+        monitor._finished({"status": "finished", "name": "demo-tiny-gpt", "run_dir": "/tmp/r"})
+        await pilot.pause()
+        assert app.screen is elsewhere
+        assert any("s in the monitor shows the summary" in n.message
+                   for n in app._notifications)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is monitor and monitor.state == "finished"
+        await pilot.press("s")
+        await pilot.pause()
+        assert isinstance(app.screen, SummaryScreen)
+
+
+async def test_a_run_ending_while_its_stop_question_is_open_closes_it_for_the_summary():
+    from nt_tui.tui.widgets.confirm import ConfirmDialog
+
+    app = NtTuiApp(area="monitor", area_args={"feed": RecordedFeed()})
+    answers = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(app, pilot)
+        monitor = app.screen
+        monitor._ask_first(ConfirmDialog("Stop training now?"), answers.append)
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        monitor._finished({"status": "finished", "name": "demo-tiny-gpt", "run_dir": "/tmp/r"})
+        await pilot.pause()
+        assert isinstance(app.screen, SummaryScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is monitor
+    assert answers == []  # the question was withdrawn, never answered
 
 
 async def test_nan_warning_notifies_and_shows_in_numbers():

@@ -88,6 +88,22 @@ async def test_keys_open_diagnosis_interpretation_validation_and_knowledge():
     ]
 
 
+async def test_a_asks_the_diagnostician_about_the_runs_warning():
+    run = RunBuffer("demo")
+    for step in range(10, 110, 10):
+        run.append({"step": step, "train_loss": 3 - step / 100})
+    run.add_event({"kind": "warning", "step": 40, "code": "grad_spike", "severity": "warning",
+                   "message": "grad norm 90 is 30x its moving average"})
+    app = Host(SummaryScreen(summary=FINISHED, run=run))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("a")
+    area, context = app.opened[0]
+    assert area == "ask" and context["advisor"] == "diagnostician"
+    assert context["run"] == FINISHED["run_dir"]
+    assert "step 40" in context["text"] and "grad norm 90" in context["text"]
+
+
 async def test_validate_needs_a_checkpoint():
     summary = {**FINISHED, "last_checkpoint": None, "best_checkpoint": None}
     app = Host(SummaryScreen(summary=summary))

@@ -29,6 +29,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from nt_tui.analysis.downsample import DEFAULT_SMOOTHING
 from nt_tui.analysis.metric_buffer import RunBuffer
 from nt_tui.errors import NtTuiError
+from nt_tui.safetext import clean
 from nt_tui.tui.feeds import EngineFeed, Feed, FollowFeed, Inbox, RunUpdate
 from nt_tui.tui.widgets.chart import ChartView, data_x_range, format_x, zoomed_range
 from nt_tui.tui.widgets.chart_specs import chart_specs, compile_filter, traces_for
@@ -45,8 +46,6 @@ SMOOTHING_STEPS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.99, 0.999)
 ZOOM_STEPS = (100, 1_000, 10_000, 100_000, 1_000_000)
 ZOOM_SECONDS = (60, 600, 3_600, 36_000)
 X_MODE_ORDER = ("step", "relative", "wall")
-#: Warnings that pop up with an offer of the diagnosis wizard (NaN, explosion, overfitting).
-OFFER_DIAGNOSIS = ("nan_inf", "grad_spike", "overfitting")
 #: Events that end a run, and how the header of a followed run says so.
 ENDED = {"finish": "finished", "stop": "stopped", "failure": "failed"}
 ENDINGS = tuple(ENDED)
@@ -98,12 +97,15 @@ class MonitorScreen(Screen):
     `nt_tui.tui.feeds.Feed`). With none, the screen lists recent runs to follow.
     """
 
+    #: Most used first: a narrow footer shows what fits (`?` lists every key).
     BINDINGS = [
-        Binding("escape", "back", "Back", id="monitor.back"),
-        Binding("q", "quit", "Quit", id="monitor.quit"),
         Binding("space,p", "toggle_pause", "Pause", id="monitor.pause"),
         Binding("x", "stop", "Stop", id="monitor.stop"),
         Binding("c", "checkpoint", "Checkpoint", id="monitor.checkpoint"),
+        Binding("a", "ask", "Ask", tooltip="Ask the diagnostician about the warning",
+                id="monitor.ask"),
+        Binding("d", "diagnose", "Diagnose", id="monitor.diagnose"),
+        Binding("k", "knowledge", "Read more", show=False, id="monitor.knowledge"),
         Binding("l", "toggle_log", "Log y", id="monitor.log"),
         Binding("left_square_bracket", "smoothing(-1)", "Smooth-", key_display="[",
                 id="monitor.smooth_less"),
@@ -111,12 +113,12 @@ class MonitorScreen(Screen):
                 id="monitor.smooth_more"),
         Binding("z", "zoom", "Zoom", id="monitor.zoom"),
         Binding("Z", "zoom_to", "Zoom to N", show=False, id="monitor.zoom_to"),
-        Binding("a", "x_axis", "X axis", id="monitor.x_axis"),
+        Binding("t", "x_axis", "X axis", id="monitor.x_axis"),
         Binding("slash,f", "filter", "Filter", id="monitor.filter"),
-        Binding("d", "diagnose", "Diagnose", id="monitor.diagnose"),
-        Binding("k", "knowledge", "Read more", show=False, id="monitor.knowledge"),
         Binding("r", "next_run", "Next run", show=False, id="monitor.next_run"),
         Binding("s", "summary", "Summary", show=False, id="monitor.summary"),
+        Binding("escape", "back", "Back", id="monitor.back"),
+        Binding("q", "quit", "Quit", id="monitor.quit"),
     ]
     DEFAULT_CSS = """
     MonitorScreen #status { height: 1; padding: 0 1; background: $panel; }
@@ -164,6 +166,10 @@ class MonitorScreen(Screen):
         self._chart_ids: tuple[str, ...] = ()
         self._metrics_seen: tuple = ()
         self._problems_shown: set[str] = set()
+        #: (run, symptom) pairs already offered to the diagnostician (one toast each)
+        self._offered: set[tuple[str, str]] = set()
+        #: the stop / leave question this screen has open, if any
+        self._dialog: ConfirmDialog | None = None
         self._timer = None
 
     # --------------------------------------------------------------------- layout
@@ -267,7 +273,8 @@ class MonitorScreen(Screen):
         for problem in update.problems:
             if problem not in self._problems_shown:
                 self._problems_shown.add(problem)
-                self.notify(problem, title="Cannot read", severity="warning", timeout=8)
+                self.notify(clean(problem), title="Cannot read", severity="warning",
+                            timeout=8, markup=False)
         if not update.run:
             return []
         run = self.runs.get(update.run)
@@ -285,20 +292,28 @@ class MonitorScreen(Screen):
             run.add_event(event)
             if event.get("kind") in ENDINGS:
                 self.run_info[update.run]["ended"] = event["kind"]
-            self._on_event(event, fresh)
+            self._on_event(update.run, event, fresh)
             if event.get("kind") in LISTED_KINDS:
                 alerts.append(Alert(update.run, event))
         return alerts
 
-    def _on_event(self, event: dict[str, Any], fresh: bool) -> None:
+    def _on_event(self, run: str, event: dict[str, Any], fresh: bool) -> None:
         """Follow the run's state from its events; toast what needs the user now (`fresh`:
         not part of a followed log's history read on opening)."""
+        from nt_tui.advisors.activation import offer_for_event
+
         kind = event.get("kind")
-        if kind == "warning" and fresh and event.get("code") in OFFER_DIAGNOSIS:
-            critical = event.get("severity") == "critical"
-            self.notify(f"{event.get('message')}\nPress d to diagnose, k to read more.",
+        offer = offer_for_event(event) if fresh else None
+        if offer is not None and (run, offer.symptom) not in self._offered:
+            # Auto-activation: NaN, explosion, instability, plateau, overfitting offer the
+            # diagnostician (once per symptom and run; the panel keeps every warning).
+            self._offered.add((run, offer.symptom))
+            critical = kind == "failure" or event.get("severity") == "critical"
+            self.notify(f"{clean(event.get('message') or offer.question)}\n"
+                        "a: ask the diagnostician · d: diagnosis wizard · k: read more",
                         title="Critical warning" if critical else "Warning",
-                        severity="error" if critical else "warning", timeout=10)
+                        severity="error" if critical else "warning", timeout=10,
+                        markup=False)
         if self.feed is None or self.feed.control is None:
             return
         if kind in ("start", "resume", "unpause"):
@@ -306,8 +321,8 @@ class MonitorScreen(Screen):
         elif kind == "pause":
             self.state = "paused"
         elif kind == "checkpoint":
-            self.notify(str(event.get("message") or "checkpoint saved"), title="Checkpoint",
-                        timeout=3)
+            self.notify(clean(event.get("message") or "checkpoint saved"), title="Checkpoint",
+                        timeout=3, markup=False)
 
     def _finished(self, summary: dict[str, Any]) -> None:
         self.summary = summary
@@ -315,7 +330,17 @@ class MonitorScreen(Screen):
         if self.state not in STATES:
             self.state = "finished"
         self.refresh_view()
-        self.action_summary()
+        if self._dialog is not None and self.app.screen is self._dialog:
+            # "Stop training?" / "stop and leave?" is moot now: close it, show the summary.
+            self._dialog = None
+            self.app.pop_screen()
+        if self.app.screen is self:
+            self.action_summary()
+        else:  # the user is elsewhere (a wizard, a dialog): do not pull them away
+            self.notify(f"the run {self.state}: s in the monitor shows the summary",
+                        title="Training ended",
+                        severity="error" if self.state == "failed" else "information",
+                        timeout=10)
 
     def _failed(self, error: BaseException | None) -> None:
         from nt_tui.tui.screens.summary import failure_summary
@@ -391,7 +416,8 @@ class MonitorScreen(Screen):
         run = self.runs.get(self.focus_run) if self.focus_run else None
         info = self.run_info.get(self.focus_run or "", {})
         title = self.focus_run or (self.feed.title if self.feed else "")
-        parts: list[tuple[str, str]] = [(f"{symbol} {self.state}  ", style), (title, "bold")]
+        parts: list[tuple[str, str]] = [(f"{symbol} {self.state}  ", style),
+                                        (clean(title), "bold")]
         if self.state == "following" and info.get("ended"):
             parts.append((f" ({ENDED[info['ended']]})", "dim"))
         if len(self.runs) > 1:
@@ -446,11 +472,19 @@ class MonitorScreen(Screen):
             if confirmed:
                 control.stop("the monitor was closed")
                 then()
-        self.app.push_screen(ConfirmDialog(
+        self._ask_first(ConfirmDialog(
             f"Training is running. Stop it and {what}?",
             "The run stops after the current step and writes a final checkpoint; "
             "`nt-tui train --resume RUN_DIR` continues it.",
             yes=f"stop and {what.split()[0]}", no="keep watching"), leave)
+
+    def _ask_first(self, dialog: ConfirmDialog, then: Any) -> None:
+        """Push a question about the run (closed by `_finished` if the run ends first)."""
+        def answered(confirmed: bool | None) -> None:
+            self._dialog = None
+            then(confirmed)
+        self._dialog = dialog
+        self.app.push_screen(dialog, answered)
 
     def _control(self) -> Any:
         control = self.feed.control if self.feed is not None else None
@@ -481,11 +515,11 @@ class MonitorScreen(Screen):
             return
 
         def stop(confirmed: bool | None) -> None:
-            if confirmed:
+            if confirmed and self.live:  # the run may have ended while the dialog was open
                 control.stop()
                 self.state = "stopping"
                 self.refresh_view()
-        self.app.push_screen(ConfirmDialog(
+        self._ask_first(ConfirmDialog(
             "Stop training now?",
             "The run stops after the current step, writes a final checkpoint and can be "
             "resumed with `nt-tui train --resume RUN_DIR`.", yes="stop", no="keep training"),
@@ -587,6 +621,26 @@ class MonitorScreen(Screen):
                                       if c in WARNING_SYMPTOMS))
         self.app.open_area("diagnose", path=path, symptoms=symptoms)
 
+    def action_ask(self) -> None:
+        """Ask the diagnostician about the highlighted warning (else the run's latest warning
+        that calls for it), with the run's log as evidence."""
+        from nt_tui.advisors.activation import offer_for_event
+
+        alert = self._selected_alert()
+        run = alert.run if alert else self.focus_run
+        events = [alert.event] if alert else list(reversed(
+            self.runs[run].events)) if run in self.runs else []
+        offer = next((o for o in map(offer_for_event, events) if o is not None), None)
+        path = self.run_path(run)
+        if offer is None and path is None:
+            self.notify("nothing to ask about yet: wait for the run to start",
+                        severity="warning")
+            return
+        question = offer.question if offer is not None else (
+            f"{alert.label}: {alert.event.get('message', '')}" if alert else
+            "is this run training well?")
+        self.app.open_area("ask", text=clean(question), advisor="diagnostician", run=path)
+
     def action_knowledge(self) -> None:
         alert = self._selected_alert()
         if alert is None or not alert.knowledge:
@@ -598,6 +652,8 @@ class MonitorScreen(Screen):
     def on_warnings_panel_open(self, message: WarningsPanel.Open) -> None:
         if message.target == "knowledge":
             self.action_knowledge()
+        elif message.target == "ask":
+            self.action_ask()
         else:
             self.action_diagnose()
 

@@ -20,6 +20,7 @@ from textual.widgets import Footer, Static
 
 from nt_tui.analysis.metric_buffer import RunBuffer
 from nt_tui.errors import NtTuiError
+from nt_tui.safetext import clean
 from nt_tui.tui.widgets.chart_specs import DEFAULT_CHARTS, traces_for
 from nt_tui.tui.widgets.metric_plot import MetricPlot
 from nt_tui.tui.widgets.warnings_panel import CODE_LABELS
@@ -79,7 +80,7 @@ def report(summary: dict[str, Any]) -> Group:
     status = str(summary.get("status") or "finished")
     mark, colour, headline = HEADLINES.get(status, HEADLINES["finished"])
     title = Text.assemble((f"{mark} {headline}", f"bold {colour}"), "  ",
-                          (str(summary.get("name") or ""), "bold"))
+                          (clean(summary.get("name") or ""), "bold"))
     rows = Table.grid(padding=(0, 1))
     rows.add_column(width=LABEL_WIDTH, no_wrap=True, style="dim")
     rows.add_column(overflow="fold")
@@ -108,14 +109,14 @@ def report(summary: dict[str, Any]) -> Group:
     for label, key in (("last checkpoint", "last_checkpoint"),
                        ("best checkpoint", "best_checkpoint"), ("run directory", "run_dir")):
         if summary.get(key):
-            row(label, str(summary[key]))
+            row(label, clean(summary[key]))
     warnings = summary.get("warnings") or {}
     if warnings:
         counts = ", ".join(f"{CODE_LABELS.get(code, code)} x{count}"
                            for code, count in warnings.items())
         row("warnings", f"{sum(warnings.values())}: {counts}")
     if summary.get("reason"):
-        row("reason", str(summary["reason"]), colour)
+        row("reason", clean(summary["reason"]), colour)
     advice = summary.get("recommendation") or {}
     verdict = Table.grid(padding=(0, 1))
     verdict.add_column(width=3, justify="right", no_wrap=True)
@@ -123,7 +124,7 @@ def report(summary: dict[str, Any]) -> Group:
     if advice:
         verdict_mark, verdict_colour = VERDICT_MARKS.get(advice.get("verdict"), ("•", "bold"))
         verdict.add_row(Text(verdict_mark, style=verdict_colour),
-                        str(advice.get("message", "")))
+                        clean(advice.get("message", "")))
         if advice.get("knowledge"):
             verdict.add_row("", Text(f"read more (k): {advice['knowledge']}", style="dim"))
     elif status == "failed":
@@ -138,6 +139,7 @@ class SummaryScreen(Screen):
 
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back to the curves", id="summary.back"),
+        Binding("a", "ask", "Ask diagnostician", id="summary.ask"),
         Binding("d", "open('diagnose')", "Diagnose", id="summary.diagnose"),
         Binding("i", "open('interpret')", "Interpret curves", id="summary.interpret"),
         Binding("v", "open('validate')", "Validate best", id="summary.validate"),
@@ -166,16 +168,23 @@ class SummaryScreen(Screen):
             if self.run is not None and self.run.has("train_loss"):
                 yield MetricPlot("loss", traces_for(DEFAULT_CHARTS[0], [self.run]),
                                  id="summary-loss")
-            yield Static("[b]d[/b] diagnose   [b]i[/b] interpret the curves   [b]v[/b] validate "
-                         "the best checkpoint   [b]k[/b] read more   [b]Escape[/b] back to the "
-                         "curves", id="keys")
+            yield Static("[b]a[/b] ask the diagnostician   [b]d[/b] diagnose   [b]i[/b] interpret "
+                         "the curves   [b]v[/b] validate the best checkpoint   [b]k[/b] read "
+                         "more   [b]Escape[/b] back to the curves", id="keys")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).focus()
+        self._fit_chart()
+
+    def on_resize(self) -> None:
+        self._fit_chart()
+
+    def _fit_chart(self) -> None:
+        """The loss chart only where it fits beside the report (else the report alone)."""
         plots = self.query(MetricPlot)
-        if plots and self.app.size.height < CHART_MIN_ROWS:
-            plots.first().display = False
+        if plots:
+            plots.first().display = self.app.size.height >= CHART_MIN_ROWS
 
     def action_open(self, area: str) -> None:
         run_dir = self.summary.get("run_dir")
@@ -195,6 +204,25 @@ class SummaryScreen(Screen):
             self.app.open_area("diagnose", path=run_dir, symptoms=symptoms)
         else:
             self.app.open_area(area, path=run_dir)
+
+    def action_ask(self) -> None:
+        """The diagnostician on this run, about its first warning that calls for it."""
+        from nt_tui.advisors.activation import offers_for_events
+
+        run_dir = self.summary.get("run_dir")
+        events = self.run.events if self.run is not None else []
+        offers = offers_for_events(events)
+        if offers:
+            question = offers[0].question
+        elif self.summary.get("status") == "failed":
+            question = f"the run failed: {self.summary.get('reason', '')}"
+        else:
+            question = "is this run training well?"
+        if not run_dir and not offers:
+            self.notify("this run has no run directory to ask about", severity="warning")
+            return
+        self.app.open_area("ask", text=clean(question), advisor="diagnostician",
+                           run=run_dir or None)
 
     def action_knowledge(self) -> None:
         link = (self.summary.get("recommendation") or {}).get("knowledge")

@@ -19,6 +19,7 @@ from textual.strip import Strip
 
 from nt_tui.analysis.downsample import Buckets, bucket_edges, downsample
 from nt_tui.analysis.metric_buffer import RunBuffer
+from nt_tui.safetext import clean
 from nt_tui.tui.widgets.braille import DOTS_HIGH, DOTS_WIDE, BrailleCanvas, line_spans
 
 #: How far the faint layers are blended towards the background (0 = full colour).
@@ -242,12 +243,13 @@ def _strip(text: str, style: Style, width: int) -> Strip:
 def _legend(title: str, traces: list[Trace], view: ChartView, width: int,
             colors: ChartColors) -> Strip:
     base = _style(colors.foreground, colors.background)
-    segments = [Segment(f" {title}", base + Style(bold=True))]
+    # Titles and labels are metric and run names from logs: never let an escape through.
+    segments = [Segment(f" {clean(title)}", base + Style(bold=True))]
     for trace in traces:
         current = trace.run.current(trace.metric)
         value = "-" if current is None else format_value(current)
         segments.append(Segment("  ━ ", _style(colors.of(trace.color), colors.background)))
-        segments.append(Segment(f"{trace.label} {value}", base))
+        segments.append(Segment(f"{clean(trace.label)} {value}", base))
     if view.log_y:
         segments.append(Segment("  (log)", _style(colors.muted, colors.background)))
     return Strip(segments).crop(0, width).extend_cell_length(width, base)
@@ -259,7 +261,8 @@ def render_chart(title: str, traces: list[Trace], view: ChartView, width: int, h
     base = _style(colors.foreground, colors.background)
     muted = _style(colors.muted, colors.background)
     if width < MIN_WIDTH or height < MIN_HEIGHT:
-        lines = [_strip(f" {title}: enlarge the window to see this chart", muted, width)]
+        lines = [_strip(f" {clean(title)}: enlarge the window to see this chart", muted,
+                        width)]
         return (lines + [_strip("", base, width)] * height)[:height]
     legend = _legend(title, traces, view, width, colors)
     x_range = view.x_range

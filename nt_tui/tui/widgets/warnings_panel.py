@@ -1,5 +1,6 @@
 """The warnings panel: every early warning (and failure) of the runs on screen, newest first,
-with its step; the highlighted one opens the diagnosis wizard (d) or its knowledge section (k).
+with its step; the highlighted one is put to the diagnostician (a), opens the diagnosis wizard
+(d) or its knowledge section (k).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from nt_tui.safetext import clean
+
 #: Labels of the engine's warning codes (nt_tui.analysis.early_warnings, silent checks).
 CODE_LABELS = {
     "loss_spike": "loss spike", "grad_spike": "gradient explosion", "nan_inf": "NaN/Inf",
@@ -22,6 +25,9 @@ CODE_LABELS = {
 }
 #: Event kinds the panel lists.
 LISTED_KINDS = ("warning", "failure")
+#: What the panel says until the first warning.
+PLACEHOLDER = ("No warnings so far: loss spikes, NaN/Inf, gradient explosions, overfitting "
+               "and a stalled LR show here, with their step.")
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,7 @@ class WarningsPanel(OptionList):
     """Lists alerts; posts `WarningsPanel.Open` when the user asks to act on one."""
 
     BINDINGS = [
+        Binding("a", "open('ask')", "Ask diagnostician", id="warnings.ask"),
         Binding("d", "open('diagnose')", "Diagnose", id="warnings.diagnose"),
         Binding("k", "open('knowledge')", "Read more", id="warnings.knowledge"),
     ]
@@ -66,15 +73,22 @@ class WarningsPanel(OptionList):
 
     @dataclass
     class Open(Message):
-        """Open the diagnosis wizard ("diagnose") or the knowledge section ("knowledge")."""
+        """Ask the diagnostician ("ask"), open the diagnosis wizard ("diagnose") or the
+        knowledge section ("knowledge")."""
 
-        alert: Alert
+        #: the highlighted alert (None when there is none: the screen acts on the whole run)
+        alert: Alert | None
         target: str
 
     def __init__(self, *, show_run: bool = False, id: str | None = None) -> None:
         super().__init__(id=id)
         self.alerts: list[Alert] = []
         self.show_run = show_run
+
+    def on_mount(self) -> None:
+        if not self.alerts:
+            self.add_option(Option(Text(PLACEHOLDER, style="dim", no_wrap=True,
+                                        overflow="ellipsis"), disabled=True))
 
     def add_alerts(self, alerts: list[Alert]) -> None:
         """Add alerts (oldest first); the newest is listed on top and highlighted."""
@@ -92,8 +106,8 @@ class WarningsPanel(OptionList):
         text = Text.assemble((f"{mark} ", style), (f"{where:<12}", "dim"),
                              (f"{alert.label}: ", "bold"))
         if self.show_run:
-            text.append(f"[{alert.run}] ", style="dim")
-        text.append(" ".join(str(alert.event.get("message", "")).split()))
+            text.append(f"[{clean(alert.run)}] ", style="dim")
+        text.append(" ".join(clean(alert.event.get("message", "")).split()))
         text.no_wrap = True
         text.overflow = "ellipsis"
         return Option(text)
@@ -106,6 +120,4 @@ class WarningsPanel(OptionList):
         return self.alerts[len(self.alerts) - 1 - self.highlighted]
 
     def action_open(self, target: str) -> None:
-        alert = self.selected
-        if alert is not None:
-            self.post_message(self.Open(alert, target))
+        self.post_message(self.Open(self.selected, target))
