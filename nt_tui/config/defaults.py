@@ -124,7 +124,11 @@ def resolve(config: TrainingConfig, source_path: Path | None = None) -> Resolved
         if model.size is None and not (model.n_layer and model.n_embd):
             model.size = "tiny"
             defaulted["model.size"] = "built-in default size"
-        n_layer, _, n_embd = _size_shape(config)
+        n_layer, n_head, n_embd = _size_shape(config)
+        for key, value in (("n_layer", n_layer), ("n_head", n_head), ("n_embd", n_embd)):
+            if getattr(model, key) is None:
+                setattr(model, key, value)
+                defaulted[f"model.{key}"] = f"size preset '{model.size}'"
         resolved.num_params = builtin_param_count(
             n_layer, n_embd, vocab or BYTE_VOCAB, data.seq_len, model.positional,
             model.tie_embeddings)
