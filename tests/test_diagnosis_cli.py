@@ -56,16 +56,17 @@ def test_json_output_is_one_object_with_the_contract(name: str):
 #: Fixtures whose cause is not yet in the top three: open gaps, recorded in docs/diagnosis.md
 #: (strict: a fix that makes one pass fails here until it is taken off this list).
 KNOWN_TOP3_MISSES = {
-    "csv/data_not_shuffled--w64-medium-s2.csv",
-    "hf/data_not_shuffled--w48-medium-s1/checkpoint-300/trainer_state.json",
+    # the log has no LR and no grad norm: a huge AdamW LR that stalls at once looks like a
+    # spike in the first steps followed by a slow fall
     "csv/lr_too_high--w64-s2.csv",
+    # Lightning logs the train loss of one step in ten: the bad batches and the warmup spike
+    # fall between logged steps, so the log carries no trace of them
     "lightning/data_outlier--w48-s1/lightning_logs/version_0/metrics.csv",
     "lightning/insufficient_warmup--w64-s2/lightning_logs/version_0/metrics.csv",
-    "tensorboard/label_leakage--micro-s2/tb",  # no epoch column: leakage is not separable
 }
-#: Top-1 accuracy the committed set must keep (measured 67%; the target is 90%, see
+#: Top-1 accuracy the committed set must keep (measured 73%: 24 of 33; the target is 90%, see
 #: docs/diagnosis.md): a regression below it fails.
-TOP1_FLOOR = 0.65
+TOP1_FLOOR = 0.72
 
 
 @pytest.mark.parametrize("relative", [

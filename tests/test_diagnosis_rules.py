@@ -209,3 +209,56 @@ def test_nan_at_the_start_with_an_extreme_lr_blames_the_step_size():
 def test_a_log_without_any_loss_is_refused_with_one_line():
     with pytest.raises(NtTuiError, match="no loss values"):
         diagnose(history(step=np.arange(1, 11), lr=np.full(10, 1e-3)))
+
+
+def test_spikes_recurring_every_epoch_are_data_order_not_outliers():
+    """Unshuffled, ordered data: the same hard stretch comes back once per pass (epoch column
+    says 100 steps per epoch); the same spikes at irregular steps are bad batches."""
+    def spiked(at: list[int]) -> np.ndarray:
+        loss = healthy_loss(seed=5)
+        for position in at:
+            loss[position - 1:position + 1] *= 1.5
+        return loss
+
+    epochs = STEPS / 100
+    regular = diagnose(history(train_loss=spiked([150, 250, 350, 450, 550]), epoch=epochs,
+                               grad_norm=np.full(600, 0.8)), context=VOCAB)
+    assert top(regular) == "data_not_shuffled"
+    assert "the period matches one pass over the training data (100 steps per epoch)" in \
+        regular.top.evidence
+    irregular = diagnose(history(train_loss=spiked([130, 290, 345, 520]), epoch=epochs,
+                                 grad_norm=np.full(600, 0.8)), context=VOCAB)
+    assert top(irregular) == "data_outlier"
+
+
+def test_validation_on_top_of_train_after_many_epochs_is_leakage_not_in_the_first():
+    loss = healthy_loss(seed=6)
+    val = val_points(loss * 0.995)
+    leaked = diagnose(history(train_loss=loss, val_loss=val, epoch=STEPS / 15), context=VOCAB)
+    assert top(leaked) == "label_leakage"
+    first_epoch = diagnose(history(train_loss=loss, val_loss=val, epoch=STEPS / 6000),
+                           context=VOCAB)
+    assert top(first_epoch) == "healthy"  # a held-out set tracks train before any repeat
+
+
+def test_plain_sgd_at_a_tiny_lr_that_stalls_is_lr_too_low():
+    loss = 3.3 + (math.log(65) - 3.3) * np.exp(-STEPS / 80) + \
+        np.random.default_rng(7).normal(0, 0.03, 600)
+    context = RunContext(vocab_size=65, lr=2e-3, optimizer="sgd")
+    result = diagnose(history(train_loss=loss, grad_norm=np.full(600, 0.6),
+                              lr=np.full(600, 2e-3)), context=context)
+    assert top(result) == "lr_too_low"
+    adam = diagnose(history(train_loss=loss, grad_norm=np.full(600, 0.6),
+                            lr=np.full(600, 2e-3)),
+                    context=RunContext(vocab_size=65, lr=2e-3, optimizer="adamw"))
+    assert top(adam) != "lr_too_low"  # 2e-3 is a normal Adam step size
+
+
+def test_tiny_model_plateau_at_full_lr_is_underfitting_unlike_a_decayed_schedule():
+    loss = 2.9 + (math.log(65) - 2.9) * np.exp(-STEPS / 40) + \
+        np.random.default_rng(8).normal(0, 0.02, 600)
+    val = val_points(loss + 0.01)
+    flat_lr = diagnose(history(train_loss=loss, val_loss=val, lr=np.full(600, 1e-2),
+                               grad_norm=np.full(600, 0.5)), context=VOCAB)
+    assert top(flat_lr) == "underfitting"
+    assert "LR was still 100% of its peak" in " ".join(flat_lr.top.evidence)

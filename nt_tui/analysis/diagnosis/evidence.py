@@ -158,7 +158,8 @@ class ValEvidence:
     rise_rel: float
     #: evaluations after the best that were higher than the one before
     rising_evals: int
-    #: evaluations before the best that were higher than the one before (a noisy descent)
+    #: evaluations before the best that were VAL_BOUNCE_REL above the one before (a noisy
+    #: descent)
     ups_before_best: int
     #: relative fall of the smoothed train loss from the val best to the end
     train_fall_after_best_rel: float | None
@@ -170,6 +171,9 @@ class ValEvidence:
     share_at_or_below_train: float | None
     #: median (val / train) over the evaluations
     ratio_median: float | None
+    #: median (val - train) / train over the last third of the evaluations (steadier than
+    #: the last one alone, whose smoothed train value rests on a one-sided window)
+    gap_late_rel: float | None = None
 
 
 @dataclass
@@ -194,6 +198,8 @@ class Evidence:
     missing: list[str] = field(default_factory=list)
     #: the largest finite LR logged (also when too few points for `lr`)
     lr_max: float | None = None
+    #: logged LR where the loss reached its plateau, as a share of the peak (None: no LR)
+    lr_share_at_plateau: float | None = None
 
     @property
     def peak_lr(self) -> float | None:
@@ -452,8 +458,9 @@ def _val_evidence(history: "RunHistory", loss: LossEvidence | None) -> ValEviden
     best = float(values[best_index])
     ups = values[1:] > values[:-1] * (1 + th.VAL_UP_REL)
     rising = int(ups[best_index:].sum())
-    ups_before = int(ups[:best_index].sum())
-    train_fall = gap_final = gap_onset = at_or_below = ratio_median = None
+    bounces = values[1:] > values[:-1] * (1 + th.VAL_BOUNCE_REL)
+    ups_before = int(bounces[:best_index].sum())
+    train_fall = gap_final = gap_onset = at_or_below = ratio_median = gap_late = None
     if loss is not None and loss.metric == "train_loss" and history.has("train_loss"):
         train = history.series("train_loss")
         train = train[np.isfinite(train.to_numpy())]
@@ -473,6 +480,7 @@ def _val_evidence(history: "RunHistory", loss: LossEvidence | None) -> ValEviden
                     steps[inside][0])
             at_or_below = float(np.mean(ratios <= 1 + th.LEAKAGE_TOLERANCE_REL))
             ratio_median = float(np.nanmedian(ratios))
+            gap_late = float(np.nanmedian(gaps[-max(1, len(gaps) // 3):]))
             at_best = float(np.interp(steps[best_index], t_steps, smooth))
             if at_best > 0:
                 train_fall = (at_best - float(smooth[-1])) / at_best
@@ -482,7 +490,7 @@ def _val_evidence(history: "RunHistory", loss: LossEvidence | None) -> ValEviden
         if best > 0 else 0.0, rising_evals=rising, ups_before_best=ups_before,
         train_fall_after_best_rel=train_fall,
         gap_final_rel=gap_final, gap_onset=gap_onset, share_at_or_below_train=at_or_below,
-        ratio_median=ratio_median)
+        ratio_median=ratio_median, gap_late_rel=gap_late)
 
 
 def _mean_of(history: "RunHistory", names: tuple[str, ...], start_share: float = 0.0
@@ -527,6 +535,13 @@ def collect_evidence(history: "RunHistory", context: RunContext | None = None) -
         rates = history.series("lr").to_numpy(dtype=float)
         rates = rates[np.isfinite(rates) & (rates > 0)]
         evidence.lr_max = float(rates.max()) if rates.size else None
+        if loss is not None and evidence.lr is not None:
+            lrs = history.series("lr")
+            lrs = lrs[np.isfinite(lrs.to_numpy())]
+            # a plateau reached during warmup stayed while the LR rose to its peak
+            at = max(loss.plateau_from, evidence.lr.peak_step)
+            evidence.lr_share_at_plateau = float(np.interp(
+                at, lrs.index.to_numpy(), lrs.to_numpy())) / evidence.lr.peak
     evidence.missing = _missing(evidence)
     return evidence
 

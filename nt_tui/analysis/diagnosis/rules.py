@@ -79,6 +79,64 @@ def _isolated(ev: Evidence) -> bool:
         s.recovered and s.width <= 3 for s in spikes)
 
 
+def _pattern_spikes(ev: Evidence) -> bool:
+    """The spikes after the start recur at the loss's period (the data order), not at random
+    steps as bad batches of shuffled data or instability do."""
+    loss = ev.loss
+    spikes = _late_spikes(ev)
+    if _spike_period(ev) is not None:
+        return True
+    if loss is None or loss.period is None or len(spikes) < 2:
+        return False
+    period = _epoch_steps(ev) or loss.period[0]
+    if ev.epochs and not (abs(period / loss.period[0] - 1) <= th.PERIOD_EPOCH_MATCH):
+        period = loss.period[0]
+    # the phase of each spike within the period: data-order spikes share one phase
+    phases = [(s.step % period) / period for s in spikes]
+
+    def near(a: float, b: float) -> bool:
+        return min(abs(a - b), 1 - abs(a - b)) <= th.PERIOD_SPIKE_MATCH
+
+    best = max(sum(near(p, q) for q in phases) for p in phases)
+    return best >= 2 and best / len(phases) >= 0.6
+
+
+def _spike_period(ev: Evidence) -> int | None:
+    """The spacing of spikes that recur at a regular interval (four or more spikes, or three
+    one epoch apart; nearly every gap a whole number of that spacing), or None: bad batches
+    of shuffled data and instabilities land at irregular steps."""
+    spikes = _late_spikes(ev)
+    if len(spikes) < 3:
+        return None
+    gaps = sorted(b.step - a.step for a, b in zip(spikes, spikes[1:]))
+    spacing = gaps[0] if gaps[0] > 0 else None
+    if spacing is None:
+        return None
+    matched = [abs(gap / spacing - round(gap / spacing)) <= th.PERIOD_SPIKE_MATCH
+               for gap in gaps]
+    if sum(matched) / len(matched) < 0.75:
+        return None
+    # two gaps that agree happen by chance; three spikes count only when their spacing is
+    # also one pass over the data
+    epoch = _epoch_steps(ev)
+    if len(spikes) == 3 and not (epoch and abs(spacing / epoch - 1) <= th.PERIOD_EPOCH_MATCH):
+        return None
+    return spacing
+
+
+def _unsettled_spikes(ev: Evidence) -> bool:
+    """Spikes after the start that are neither isolated nor part of the data's period."""
+    return bool(_late_spikes(ev)) and not _isolated(ev) and not _pattern_spikes(ev)
+
+
+def _epoch_steps(ev: Evidence) -> float | None:
+    """Steps per pass over the training data, from the log's epoch column."""
+    loss = ev.loss
+    if loss is None or not ev.epochs or ev.epochs < 2:
+        return None
+    return loss.last_step / ev.epochs
+
+
 def _diverging(ev: Evidence) -> float:
     """How strongly the (finite) train loss climbs back above its minimum."""
     loss = ev.loss
@@ -179,9 +237,14 @@ def _stalled_noisy(ev: Evidence) -> tuple[float, str]:
                                  f"({pct(loss.early_share)} of its decrease in the first "
                                  f"quarter) while {why}")
     if immediate:
-        return 0.7 * immediate, (f"the loss stopped improving at ~{num(loss.final)} by step "
-                                 f"{step(loss.plateau_from)} ({pct(loss.share_of_run(loss.plateau_from))} "
-                                 "of the run) and stayed there: the optimizer stalled at once")
+        # a too-small model also stalls at once, smoothly: without noise or an LR far above
+        # the size table, the stall alone is half the evidence
+        extreme = _table_extreme(ev, low=False)[0] / 0.6
+        share = pct(loss.share_of_run(loss.plateau_from))
+        return 0.7 * immediate * max(0.5, noisy, extreme), (
+            f"the loss stopped improving at ~{num(loss.final)} by step "
+            f"{step(loss.plateau_from)} ({share} of the run) and stayed there: the optimizer "
+            "stalled at once")
     return 0.0, ""
 
 
@@ -346,6 +409,15 @@ def rule_lr_too_low(ev: Evidence) -> Finding:
                         f"decrease came in the first quarter of the run (healthy curves: over "
                         f"{pct(th.CONVEX_SHARE)}) and it is still falling "
                         f"{pct(loss.tail_change_rel)} over the last {pct(th.TAIL_SHARE)}")
+    sgd_peak = ev.peak_lr if (ev.context.optimizer or "").lower() == "sgd" else None
+    if sgd_peak is not None and sgd_peak < th.SGD_LR_LOW and healthy_grads and \
+            loss.rise_after_min_rel < th.DIVERGENCE_REL and (
+                loss.tail_change_rel < th.UNDERFIT_TAIL_REL or barely):
+        finding.add(finding.strength + 0.7 * ramp(math.log10(th.SGD_LR_LOW / sgd_peak), 0, 0.5),
+                    f"plain SGD at a peak LR of {fmt_lr(sgd_peak)} (its useful range starts "
+                    f"near {fmt_lr(th.SGD_LR_LOW)}) while the grad norm is healthy "
+                    f"({num(grad.median)}): the loss stalled at {num(loss.final)} because "
+                    "the steps are too small")
     extreme, why = _table_extreme(ev, low=True)
     if extreme and not _flat(ev) and loss.rise_after_min_rel < th.DIVERGENCE_REL and (
             loss.tail_change_rel > th.PLATEAU_REL):
@@ -433,7 +505,7 @@ def rule_lr_too_high(ev: Evidence) -> Finding:
                                       f"above its minimum {num(loss.minimum)} (step "
                                       f"{step(loss.minimum_step)})")
     late = _late_spikes(ev)
-    if late and not _isolated(ev):
+    if _unsettled_spikes(ev):
         share = len(late) / loss.points
         finding.add(0.4 + 0.4 * ramp(share, th.ISOLATED_SPIKE_MAX_SHARE, 0.15),
                     f"{len(late)} loss spikes that do not settle: {_spike_text(late)}")
@@ -490,7 +562,7 @@ def rule_insufficient_warmup(ev: Evidence) -> Finding:
     missing, sentence = _warmup_missing(ev)
     if sentence:
         finding.note(sentence)
-    later_trouble = max(_diverging(ev), 0.6 if _late_spikes(ev) and not _isolated(ev) else 0.0)
+    later_trouble = max(_diverging(ev), 0.6 if _unsettled_spikes(ev) else 0.0)
     calm_after = 1.0 - 0.7 * later_trouble
     finding.add(strength * (0.35 + 0.65 * missing) * calm_after)
     if calm_after > 0.8:
@@ -557,7 +629,10 @@ def rule_underfitting(ev: Evidence) -> Finding:
     strength = ramp(plateau_share, 0.3, 0.6) * ramp(loss.tail_change_rel, th.UNDERFIT_TAIL_REL,
                                                     th.UNDERFIT_TAIL_REL / 3)
     # a capacity limit is approached smoothly and gradually
-    strength *= (1 - _noisy(ev)[0]) * (1 - 0.7 * _immediate_stall(ev))
+    # (an immediate stall counts against it only with a sign of a too-large step: noise or an
+    # LR far above the size table; a tiny model also reaches its ceiling at once)
+    hint = max(_noisy(ev)[0], _table_extreme(ev, low=False)[0] / 0.6)
+    strength *= (1 - _noisy(ev)[0]) * (1 - 0.7 * _immediate_stall(ev) * hint)
     if not strength:
         return finding
     sentence = (f"train loss has been flat at ~{num(loss.final)} since step "
@@ -574,6 +649,19 @@ def rule_underfitting(ev: Evidence) -> Finding:
         finding.add(0.5 * strength, sentence)
     if ev.lr is not None and ev.lr.final_share < th.LR_NEAR_ZERO_SHARE:
         finding.scale(0.5, f"but the LR has decayed to {pct(ev.lr.final_share)} of its peak")
+    if finding.strength and not loss.from_start:
+        finding.scale(0.7, f"the log starts at step {step(loss.first_step)} (resumed): how early "
+                           "the plateau began cannot be seen")
+    at_plateau = ev.lr_share_at_plateau
+    if finding.strength and at_plateau is not None:
+        if at_plateau >= th.LR_PLATEAU_HIGH_SHARE:
+            finding.add(finding.strength + 0.1, f"it stopped improving while the LR was still "
+                                                f"{pct(at_plateau)} of its peak")
+        else:
+            finding.scale(0.5 + 0.5 * ramp(at_plateau, th.LR_PLATEAU_DECAYED_SHARE,
+                                           th.LR_PLATEAU_HIGH_SHARE),
+                          f"the loss flattened as the LR decayed ({pct(at_plateau)} of its "
+                          "peak at the plateau's start)")
     uniform = ev.uniform_loss
     if uniform and finding.strength:
         finding.note(f"final loss {num(loss.final)} is {pct(loss.final / uniform)} of a uniform "
@@ -599,8 +687,29 @@ def rule_data_not_shuffled(ev: Evidence) -> Finding:
         finding.add(0.85 * strength, f"the loss drifts with the data: neighbouring logged values "
                                      f"correlate {num(loss.drift_acf)} after detrending, with "
                                      f"swings of {pct(loss.drift_rel)} of the loss")
-    if finding.strength and _late_spikes(ev) and not _isolated(ev):
+    spaced = _spike_period(ev)
+    if spaced is not None:
+        spikes = _late_spikes(ev)
+        finding.add(0.6 if len(spikes) == 3 else 0.75,
+                    f"{len(spikes)} loss spikes recur every ~{step(spaced)} steps "
+                    f"({_spike_text(spikes)}): the same stretch of data each pass")
+    if finding.strength and (loss.period is not None or spaced is not None):
+        period = spaced or loss.period[0]
+        epoch = _epoch_steps(ev)
+        if epoch and abs(period / epoch - 1) <= th.PERIOD_EPOCH_MATCH:
+            finding.add(finding.strength + 0.1, f"the period matches one pass over the training "
+                                                f"data ({step(epoch)} steps per epoch)")
+        if _pattern_spikes(ev) and spaced is None:
+            finding.add(finding.strength + 0.05, f"{len(_late_spikes(ev))} loss spikes recur at "
+                                                 "that period (the same stretch of data each "
+                                                 "pass)")
+    if finding.strength and _unsettled_spikes(ev):
         finding.scale(0.6)
+    grad = ev.grad
+    doubled = th.BRIEF_DIVERGED_GROWTH - 1  # the loss doubled: far beyond any data pattern
+    if finding.strength and (max(loss.rise_after_min_rel, loss.early_rise_rel) >= doubled or (
+            grad is not None and grad.maximum >= th.GRAD_NORM_EXPLOSION)):
+        finding.scale(0.3, "but the loss blew up, which makes any curve wander")
     return finding
 
 
@@ -612,6 +721,8 @@ def rule_data_outlier(ev: Evidence) -> Finding:
     spikes = _late_spikes(ev)
     strength = {1: 0.55, 2: 0.75}.get(len(spikes), 0.85)
     strength *= 1.0 - 0.6 * _diverging(ev)
+    if _pattern_spikes(ev):
+        strength *= 0.5  # recurring at the data's period: the order of the data, not outliers
     finding.add(strength, f"{len(spikes)} isolated loss spike(s) that recover within "
                           f"{th.SPIKE_RECOVERY_POINTS} logged points: {_spike_text(spikes)}")
     worst = max(spikes, key=lambda s: s.ratio)
@@ -629,17 +740,22 @@ def rule_label_leakage(ev: Evidence) -> Finding:
     if val.rise_rel > th.OVERFIT_RISE_REL or val.gap_final_rel is None:
         return finding
     fell = (val.first - val.final) / val.first if val.first > 0 else 0.0
+    ratio = val.ratio_median if val.ratio_median is not None else 1 + val.gap_final_rel
+    late_gap = val.gap_late_rel if val.gap_late_rel is not None else val.gap_final_rel
     # leaked validation tracks train closely (the same data in eval mode); a set well below
     # train is more likely an easier held-out set (real pre-training logs show this)
-    close = ramp(abs(val.gap_final_rel), th.LEAKAGE_CLOSE_REL * 2.5, th.LEAKAGE_CLOSE_REL)
+    close = ramp(abs(ratio - 1), th.LEAKAGE_CLOSE_REL * 2.5, th.LEAKAGE_CLOSE_REL)
     if ev.epochs is not None and ev.epochs >= th.LEAKAGE_MANY_EPOCHS:
         close = 1.0  # after that many passes no held-out set stays at or below train
-    together = ramp(val.share_at_or_below_train, 0.5, 0.75) * close
+    # "at or below train throughout": most evaluations at or below it, or a median ratio
+    # within the evaluation noise of it (no gap ever opened)
+    together = max(ramp(val.share_at_or_below_train, 0.5, 0.75),
+                   ramp(ratio, 1 + th.GAP_OPEN_REL, 1 + th.LEAKAGE_TOLERANCE_REL)) * close
     # after several passes over the training data a held-out set shows a gap; none = not held out
     regime = ramp(ev.epochs, th.LEAKAGE_MIN_EPOCHS * 0.5, th.LEAKAGE_MIN_EPOCHS) \
         if ev.epochs is not None else 0.5
-    if val.gap_final_rel > th.LEAKAGE_TOLERANCE_REL:
-        regime = 0.0  # validation above train at the end: a gap has opened
+    if late_gap > th.GAP_OPEN_REL:
+        regime = 0.0  # validation clearly above train late in the run: a gap has opened
     strength = 0.9 * together * regime * ramp(fell, 0.02, 0.1)
     if not strength:
         return finding

@@ -120,6 +120,9 @@ EARLY_RISE_NOISE = 4.0
 #: A flat loss at a peak LR at or above this cannot blame a tiny step size (Adam's tables for
 #: small models stop near 1e-3, SGD's useful range starts near 1e-2): the gradients vanished.
 LR_NOT_TINY = 1e-2
+#: Plain SGD below this peak LR is slow on networks trained from scratch (its useful range
+#: for transformers and MLPs starts near 1e-2; Adam-type tables do not apply to it).
+SGD_LR_LOW = 1e-2
 #: A peak LR at or below this is tiny for any optimizer in common use.
 LR_TINY = 1e-4
 
@@ -127,6 +130,9 @@ LR_TINY = 1e-4
 #: A validation loss this much above the previous evaluation counts as a rise (evaluation
 #: noise of a few batches is ~0.1-0.5%).
 VAL_UP_REL = 0.005
+#: A validation loss this much above the previous evaluation before its best is a bounce of a
+#: noisy descent (a plateaued validation loss wanders by ~0.5-1% from batch sampling alone).
+VAL_BOUNCE_REL = 0.02
 #: Validation loss rising this much above its best, while train falls, is overfitting.
 OVERFIT_RISE_REL = 0.03
 #: Train loss must keep falling by this share after the validation minimum.
@@ -148,6 +154,11 @@ LEAKAGE_MANY_EPOCHS = 30.0
 UNDERFIT_GAP_REL = 0.05
 #: ... and the train loss changing less than this over the tail of the run.
 UNDERFIT_TAIL_REL = 0.03
+#: A plateau reached while the LR was still above this share of its peak is the model's
+#: limit; one reached only as the schedule decayed the LR below LR_PLATEAU_DECAYED_SHARE is
+#: the schedule finishing its job (a cosine is at ~40% of its peak at 60% of the run).
+LR_PLATEAU_HIGH_SHARE = 0.7
+LR_PLATEAU_DECAYED_SHARE = 0.4
 
 # --- periodicity (data order) -------------------------------------------------------------
 #: Autocorrelation of the detrended loss at its period above this is a periodic pattern.
@@ -159,5 +170,11 @@ PERIOD_ACF_SIGMAS = 4.0
 DRIFT_ACF_MIN = 0.5
 #: ... with a low-frequency amplitude at least this share of the loss level.
 DRIFT_MIN_REL = 0.02
+#: Spikes recur with the data order when the gaps between them are within this share of a
+#: whole number of periods (bad batches of shuffled data land at random steps).
+PERIOD_SPIKE_MATCH = 0.15
+#: A period within this share of one pass over the training data (steps per epoch, from the
+#: log's epoch column) is the data order itself.
+PERIOD_EPOCH_MATCH = 0.15
 #: Fewest points for the periodicity tests.
 PERIOD_MIN_POINTS = 40
