@@ -32,6 +32,8 @@ MIN_LISTED_CONFIDENCE = 0.01
 #: at most MAX_HYPOTHESES.
 MIN_HYPOTHESES = 3
 MAX_HYPOTHESES = 5
+#: A single logged point shows no trend: below this many distinct steps a log is refused.
+MIN_LOGGED_STEPS = 2
 
 
 @dataclass
@@ -132,6 +134,10 @@ def diagnose(history: "RunHistory", symptoms: Iterable[str] = (),
     """Rank every cause for `history`. `symptoms` (wizard names) are what the user saw;
     `context` adds what the log does not say (vocabulary, config values)."""
     given = check_symptoms(symptoms)
+    if history.steps < MIN_LOGGED_STEPS:
+        raise NtTuiError(f"{history.source}: only {history.steps} logged step(s); a diagnosis "
+                         f"needs {MIN_LOGGED_STEPS} or more points to see a trend",
+                         hint="diagnose the run again once it has logged more steps")
     evidence = collect_evidence(history, context)
     if evidence.loss is None and evidence.brief is None and evidence.nonfinite is None:
         raise NtTuiError(f"{history.source}: no loss values to diagnose "
