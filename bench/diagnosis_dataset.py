@@ -518,6 +518,7 @@ def _score_all(index: list[dict[str, Any]]) -> list[dict[str, Any]]:
     import warnings
 
     from nt_tui.analysis.diagnosis import diagnose_path
+    from nt_tui.analysis.diagnosis.core import rank
 
     results = []
     for item in index:
@@ -528,21 +529,35 @@ def _score_all(index: list[dict[str, Any]]) -> list[dict[str, Any]]:
             except Exception as exc:  # report, keep scoring the rest
                 results.append({**item, "error": f"{type(exc).__name__}: {exc}"})
                 continue
-        ranked = sorted(diagnosis.strengths, key=lambda c: -diagnosis.strengths[c])
+        probs = rank(diagnosis.strengths, diagnosis.available)
+        ranked = sorted(probs, key=lambda c: -probs[c])
         results.append({**item, "ranked": ranked, "confidence": diagnosis.top.confidence,
-                        "strengths": diagnosis.strengths})
+                        "strengths": diagnosis.strengths, "available": diagnosis.available,
+                        "answer": [h.cause for h in diagnosis.hypotheses]})
     return results
 
 
-def summarise(results: list[dict[str, Any]], temperature: float | None = None) -> dict[str, Any]:
-    """Top-1/top-3 per cause and per format, the confusion matrix, ECE and false alarms."""
+def summarise(results: list[dict[str, Any]], temperature: float | None = None,
+              model: dict[str, Any] | None = None, rules_only: bool = False) -> dict[str, Any]:
+    """Top-1/top-3 per cause and per format, the confusion matrix, ECE and false alarms.
+
+    By default the logs are ranked as `diagnose` ranked them; `rules_only` re-ranks them by
+    the temperature softmax of the rule strengths (at `temperature` or the module's), `model`
+    by those stacking coefficients."""
+    from nt_tui.analysis.diagnosis import stacking
     from nt_tui.analysis.diagnosis.calibration import confidences, expected_calibration_error
     from nt_tui.analysis.diagnosis.vocabulary import CAUSE_IDS
 
     scored = [r for r in results if "ranked" in r]
-    if temperature is not None:  # re-rank with another temperature (same strengths)
-        for r in scored:
-            probs = confidences(r["strengths"], temperature)
+    if rules_only or temperature is not None or model is not None:
+        for r in scored:  # re-rank (same strengths)
+            if model is not None:
+                probs = stacking.probabilities(
+                    stacking.feature_vector(r["strengths"], r["available"]), model)
+            elif temperature is not None:
+                probs = confidences(r["strengths"], temperature)
+            else:
+                probs = confidences(r["strengths"])
             r["ranked"] = sorted(probs, key=lambda c: -probs[c])
             r["confidence"] = probs[r["ranked"][0]]
     per_cause: dict[str, dict[str, int]] = {c: {"n": 0, "top1": 0, "top3": 0} for c in CAUSE_IDS}
@@ -617,6 +632,53 @@ def split_of(run: str) -> str:
     return "dev" if _seed(run) in DEV_SEEDS else "held-out"
 
 
+#: Shrinkage grid of the stacking layer's cross-validation (penalty on the squared distance
+#: of the weights from the temperature softmax's; larger = closer to the plain rule ranking).
+SHRINKAGE_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+
+
+def _fold(run: str) -> int:
+    """Cross-validation fold of a dev run: by seed, so that a variant and its formats are
+    never split between fitting and scoring."""
+    return _seed(run) % 2
+
+
+def fit_stacking(results: list[dict[str, Any]], temperature: float) -> dict[str, Any]:
+    """Fit the stacking layer on the dev logs: the shrinkage by 2-fold cross-validation over
+    the dev seeds (minimum held-out-fold log-loss), then the weights on all dev logs."""
+    from nt_tui.analysis.diagnosis import stacking
+
+    dev = [r for r in results if "strengths" in r and split_of(r["run"]) == "dev"]
+    x = [stacking.feature_vector(r["strengths"], r["available"]) for r in dev]
+    y = [r["cause"] for r in dev]
+    scores = {}
+    for shrinkage in SHRINKAGE_GRID:
+        loss = 0.0
+        for fold in (0, 1):
+            train = [i for i, r in enumerate(dev) if _fold(r["run"]) != fold]
+            test = [i for i, r in enumerate(dev) if _fold(r["run"]) == fold]
+            w, b = stacking.fit([x[i] for i in train], [y[i] for i in train], temperature,
+                                shrinkage)
+            loss += stacking.log_loss(w, b, [x[i] for i in test], [y[i] for i in test]) * len(
+                test)
+        scores[shrinkage] = loss / len(dev)
+    best = min(scores, key=scores.get)
+    w0, b0 = stacking.prior(temperature)
+    prior_loss = stacking.log_loss(w0, b0, x, y)
+    weights, bias = stacking.fit(x, y, temperature, best)
+    print("stacking cross-validation log-loss by shrinkage: "
+          + ", ".join(f"{k}: {v:.3f}" for k, v in scores.items())
+          + f" (rules alone {prior_loss:.3f}); chosen {best}")
+    return {"about": "diagnosis stacking layer (nt_tui/analysis/diagnosis/stacking.py); "
+                     "fitted by `python bench/diagnosis_dataset.py evaluate --fit-stacking` "
+                     "on the dev split of the labelled set only",
+            "dev_logs": len(dev), "temperature_prior": temperature, "shrinkage": best,
+            "cv_log_loss": {str(k): round(v, 4) for k, v in scores.items()},
+            "causes": list(stacking.CAUSE_IDS), "features": list(stacking.FEATURES),
+            "weights": [[round(float(v), 4) for v in row] for row in weights],
+            "bias": [round(float(v), 4) for v in bias]}
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from nt_tui.analysis.diagnosis.calibration import TEMPERATURE, fit_temperature
 
@@ -631,11 +693,43 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
                                       [r["cause"] for r in scored])
         print(f"fitted temperature {temperature} on {len(scored)} dev logs "
               f"(module has {TEMPERATURE})")
+    if args.fit_stacking:
+        from nt_tui.analysis.diagnosis import stacking
+
+        model = fit_stacking(results, temperature or TEMPERATURE)
+        held: dict[str, dict[str, Any]] = {}
+        for name in ("dev", "held-out"):
+            part = [dict(r) for r in results if split_of(r["run"]) == name]
+            for label, kwargs in (("rules alone", {"rules_only": True}),
+                                  ("stacked", {"model": model})):
+                summary = summarise([dict(r) for r in part], **kwargs)
+                held[label] = summary
+                print(f"{name:8s} {label:11s}: top-1 {summary['top1']:.1%}, top-3 "
+                      f"{summary['top3']:.1%}, ECE {summary['ece']:.3f}, false alarms "
+                      f"{summary['false_alarms']} of {summary['healthy_logs']}")
+        rules, stacked = held["rules alone"], held["stacked"]  # the held-out half (last)
+        # kept only when it beats the rule ranking on the held-out runs, with no more false
+        # alarms (the targets' hardest line)
+        better = stacked["top1"] >= rules["top1"] and stacked["top3"] >= rules["top3"] and \
+            stacked["false_alarms"] <= rules["false_alarms"] and (
+                stacked["top1"], stacked["top3"]) != (rules["top1"], rules["top3"])
+        if better:
+            stacking.COEFFICIENTS.write_text(json.dumps(model, indent=1) + "\n")
+            print(f"stacking layer installed in {stacking.COEFFICIENTS}")
+        else:
+            stacking.COEFFICIENTS.unlink(missing_ok=True)
+            print("stacking layer NOT installed: it does not beat the rule ranking on the "
+                  "held-out runs (the temperature softmax stays)")
+        stacking.load.cache_clear()
+        results = _score_all(index)  # as diagnose now ranks them
+        (work / "results.json").write_text(json.dumps(results, indent=1))
+        temperature = None
     parts = [("all", results)] + [
         (name, [r for r in results if split_of(r["run"]) == name]) for name in ("dev", "held-out")]
     texts = []
     for name, part in parts:
-        summary = summarise([dict(r) for r in part], temperature)
+        summary = summarise([dict(r) for r in part], temperature,
+                            rules_only=getattr(args, "rules_only", False))
         texts.append(f"### {name} ({len(part)} logs)\n\n" + markdown(summary))
         if name == "all":
             for miss in summary["misses"]:
@@ -725,6 +819,11 @@ def main(argv: list[str] | None = None) -> int:
     evaluate = sub.add_parser("evaluate", help="diagnose every exported log and score it")
     evaluate.add_argument("--work", default="/tmp/nt-tui-diagnosis")
     evaluate.add_argument("--fit", action="store_true", help="fit the softmax temperature")
+    evaluate.add_argument("--fit-stacking", action="store_true",
+                          help="fit the stacking layer on the dev split and install it in "
+                               "nt_tui/analysis/diagnosis/stacking.json")
+    evaluate.add_argument("--rules-only", action="store_true",
+                          help="score the temperature softmax of the rules (no stacking)")
     evaluate.add_argument("--markdown", help="write the tables to this file")
     evaluate.set_defaults(handler=cmd_evaluate)
     fixtures = sub.add_parser("fixtures", help="write the small labelled set under tests/data")

@@ -59,14 +59,14 @@ KNOWN_TOP3_MISSES = {
     # the log has no LR and no grad norm: a huge AdamW LR that stalls at once looks like a
     # spike in the first steps followed by a slow fall
     "csv/lr_too_high--w64-s2.csv",
-    # Lightning logs the train loss of one step in ten: the bad batches and the warmup spike
-    # fall between logged steps, so the log carries no trace of them
+    # Lightning logs the train loss of one step in ten: the bad batches fall between logged
+    # steps, so the log carries no trace of them (the warmup spike, also unlogged, is now
+    # inferred from a log that starts late at a peak LR far above the size table)
     "lightning/data_outlier--w48-s1/lightning_logs/version_0/metrics.csv",
-    "lightning/insufficient_warmup--w64-s2/lightning_logs/version_0/metrics.csv",
 }
-#: Top-1 accuracy the committed set must keep (measured 73%: 24 of 33; the target is 90%, see
+#: Top-1 accuracy the committed set must keep (measured 79%: 26 of 33; the target is 90%, see
 #: docs/diagnosis.md): a regression below it fails.
-TOP1_FLOOR = 0.72
+TOP1_FLOOR = 0.75
 
 
 @pytest.mark.parametrize("relative", [

@@ -262,3 +262,88 @@ def test_tiny_model_plateau_at_full_lr_is_underfitting_unlike_a_decayed_schedule
                                grad_norm=np.full(600, 0.5)), context=VOCAB)
     assert top(flat_lr) == "underfitting"
     assert "LR was still 100% of its peak" in " ".join(flat_lr.top.evidence)
+
+
+def test_one_grad_burst_the_loss_ignores_is_not_an_explosion_but_a_sustained_one_is():
+    loss = healthy_loss()
+    grads = np.full(600, 0.8) + np.random.default_rng(1).normal(0, 0.05, 600)
+    burst = grads.copy()
+    burst[450] = 90.0  # one logged point ~110x the median; the loss does not react
+    calm = diagnose(history(train_loss=loss, grad_norm=burst, lr=np.full(600, 1e-3)),
+                    context=VOCAB)
+    assert calm.strengths["exploding_gradients"] < calm.strengths["healthy"]
+    assert any("transient burst" in s for h in calm.hypotheses if h.cause ==
+               "exploding_gradients" for s in h.evidence) or \
+        "exploding_gradients" not in [h.cause for h in calm.hypotheses]
+    blown = grads.copy()
+    blown[400:] = np.geomspace(1, 500, 200)  # rises 500x and stays up; the loss follows
+    rising = loss.copy()
+    rising[400:] = loss[400] * np.geomspace(1, 6, 200)
+    result = diagnose(history(train_loss=rising, grad_norm=blown, lr=np.full(600, 1e-3)),
+                      context=VOCAB)
+    assert top(result) == "exploding_gradients"
+
+
+def test_grad_norm_high_from_the_start_without_growth_is_not_a_blow_up():
+    # the grad norm sits at ~250 from the first step (a huge step size, clipped) while the
+    # loss diverges: too high an LR, not gradients that blew up by orders of magnitude
+    steps = STEPS[:300]
+    rng = np.random.default_rng(2)
+    grads = 250 + rng.normal(0, 20, 300)
+    loss = 4.2 * np.geomspace(1, 30, 300) + rng.normal(0, 0.1, 300)
+    result = diagnose(history(train_loss=loss, grad_norm=grads, lr=np.full(300, 40.0),
+                              step=steps), context=VOCAB)
+    assert result.strengths["lr_too_high"] > result.strengths["exploding_gradients"]
+    assert top(result) == "lr_too_high"
+
+
+def test_coarse_log_without_warmup_at_a_huge_lr_names_the_hidden_warmup_spike():
+    # HF-style: the first point is the mean of steps 1-10, already above ln(65) (the loss went
+    # up in the unlogged first steps); LR at its peak, 60x the size table, from the start
+    steps = np.arange(10, 310, 10)
+    loss = 3.1 + 2.2 * np.exp(-(steps - 10) / 15)
+    lr = 0.06 * (0.55 + 0.45 * np.cos(np.pi * steps / 300))
+    result = diagnose(history(train_loss=loss, lr=lr, step=steps), context=VOCAB)
+    causes = [h.cause for h in result.hypotheses]
+    assert "insufficient_warmup" in causes  # named as an alternative, with its evidence
+    assert result.strengths["insufficient_warmup"] > 0.2
+    text = " ".join(h for hyp in result.hypotheses if hyp.cause == "insufficient_warmup"
+                    for h in hyp.evidence)
+    assert "starts at step 10" in text and "above ln(vocab)" in text
+    # the same curve logged from step 1 with a warmup shows no such evidence
+    warm = diagnose(history(train_loss=healthy_loss(), lr=np.minimum(1, STEPS / 40) * 1e-3),
+                    context=VOCAB)
+    assert warm.strengths["insufficient_warmup"] == 0
+
+
+def test_plateau_without_any_lr_keeps_schedule_exhausted_as_an_alternative():
+    loss = healthy_loss()
+    loss[300:] = loss[300] + np.random.default_rng(3).normal(0, 0.01, 300)  # flat half
+    result = diagnose(history(train_loss=loss), context=VOCAB)
+    assert "schedule_exhausted" in [h.cause for h in result.hypotheses][:3]
+    assert any("no learning rate is logged" in s for h in result.hypotheses
+               if h.cause == "schedule_exhausted" for s in h.evidence)
+    with_lr = diagnose(history(train_loss=loss, lr=np.full(600, 1e-3)), context=VOCAB)
+    assert with_lr.strengths["schedule_exhausted"] == 0
+
+
+def test_stacking_prior_reproduces_the_temperature_softmax_and_fitting_moves_it():
+    from nt_tui.analysis.diagnosis import stacking
+    from nt_tui.analysis.diagnosis.calibration import TEMPERATURE
+
+    strengths = {cause: 0.1 * i / len(CAUSE_IDS) for i, cause in enumerate(CAUSE_IDS)}
+    strengths["overfitting"] = 0.7
+    available = {"has_grad_norm": 1.0, "has_lr": 0.0, "has_val_loss": 1.0, "has_epochs": 0.0}
+    weights, bias = stacking.prior(TEMPERATURE)
+    model = {"weights": weights.tolist(), "bias": bias.tolist()}
+    stacked = stacking.probabilities(stacking.feature_vector(strengths, available), model)
+    plain = confidences(strengths)
+    assert all(stacked[c] == pytest.approx(plain[c], abs=1e-9) for c in CAUSE_IDS)
+    # logs whose strongest rule is wrong in a consistent way: fitting learns to fix it
+    x = [stacking.feature_vector({**strengths, "healthy": 0.75}, available)] * 20
+    fitted_w, fitted_b = stacking.fit(x, ["overfitting"] * 20, TEMPERATURE, 0.001)
+    fitted = {"weights": fitted_w.tolist(), "bias": fitted_b.tolist()}
+    after = stacking.probabilities(x[0], fitted)
+    assert max(after, key=after.get) == "overfitting"
+    assert stacking.log_loss(fitted_w, fitted_b, x, ["overfitting"] * 20) < \
+        stacking.log_loss(weights, bias, x, ["overfitting"] * 20)

@@ -49,5 +49,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(json.dumps(payload, allow_nan=False) + "\n")
     else:
-        sys.stdout.write(render_text(result))
+        from nt_tui.safetext import clean
+
+        # run names, metric names and warning text come from the log: no escapes reach the terminal
+        sys.stdout.write("".join(clean(line) + "\n" for line in render_text(result).splitlines()))
     return 0

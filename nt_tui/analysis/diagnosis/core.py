@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
 from nt_tui.analysis.diagnosis import thresholds as th
+from nt_tui.analysis.diagnosis import stacking
 from nt_tui.analysis.diagnosis.calibration import confidences
 from nt_tui.analysis.diagnosis.context import RunContext, context_from_config, context_from_files
 from nt_tui.analysis.diagnosis.evidence import Evidence, collect_evidence
@@ -68,6 +69,8 @@ class Diagnosis:
     evidence: Evidence
     #: cause -> raw rule strength, before calibration
     strengths: dict[str, float]
+    #: which metrics the log has (the stacking layer's other features)
+    available: dict[str, float] = field(default_factory=dict)
 
     @property
     def top(self) -> Hypothesis:
@@ -149,7 +152,8 @@ def diagnose(history: "RunHistory", symptoms: Iterable[str] = (),
     _apply_symptoms(findings, given)
     strengths = {cause: round(f.strength, 4) if math.isfinite(f.strength) else 0.0
                  for cause, f in findings.items()}
-    ranked = sorted(confidences(strengths).items(), key=lambda item: -item[1])
+    available = stacking.availability(evidence)
+    ranked = sorted(rank(strengths, available).items(), key=lambda item: -item[1])
     hypotheses = []
     for cause, confidence in ranked:
         if len(hypotheses) >= MAX_HYPOTHESES or (
@@ -163,7 +167,16 @@ def diagnose(history: "RunHistory", symptoms: Iterable[str] = (),
         source=history.source, format=history.format, steps=history.steps,
         metrics=list(history.metrics), symptoms=given or infer_symptoms(evidence),
         symptoms_inferred=not given, hypotheses=hypotheses, evidence=evidence,
-        strengths=strengths)
+        strengths=strengths, available=available)
+
+
+def rank(strengths: dict[str, float], available: dict[str, float]) -> dict[str, float]:
+    """Confidences from the rule strengths: the fitted stacking layer when its coefficients
+    are installed (`stacking.py`), else the temperature softmax (`calibration.py`)."""
+    model = stacking.load()
+    if model is None:
+        return confidences(strengths)
+    return stacking.probabilities(stacking.feature_vector(strengths, available), model)
 
 
 def _no_evidence_sentence(cause: str, ev: Evidence) -> str:

@@ -126,6 +126,13 @@ class GradEvidence:
     late_spikiness: float
     #: max / median of the values logged before it (how far it rose from where it was)
     rise_ratio: float | None = None
+    #: max / median of the first GRAD_START_POINTS logged values: how far the norm grew from
+    #: where the run started (a norm that is high from the first step did not "blow up")
+    growth_from_start: float = 1.0
+    #: logged points at or above GRAD_BURST_RATIO x the median, and their share of all points
+    #: (a few are transient bursts; a large share is a sustained blow-up)
+    burst_points: int = 0
+    burst_share: float = 0.0
 
 
 @dataclass
@@ -389,6 +396,8 @@ def _grad_evidence(history: "RunHistory", first: int, last: int) -> GradEvidence
     tail = values[-max(3, len(values) // 10):]
     half = values[len(values) // 2:]
     index = int(np.argmax(values))
+    start = float(np.median(values[:th.GRAD_START_POINTS]))
+    bursts = int(np.sum(values >= th.GRAD_BURST_RATIO * median)) if median > 0 else 0
     return GradEvidence(
         median=median, p95=float(np.percentile(values, 95)), maximum=float(values[index]),
         maximum_step=int(steps[index]),
@@ -399,7 +408,9 @@ def _grad_evidence(history: "RunHistory", first: int, last: int) -> GradEvidence
         final_ratio=float(np.median(tail) / median) if median > 0 else 1.0,
         late_spikiness=float(half.max() / np.median(half)) if np.median(half) > 0 else 1.0,
         rise_ratio=(float(values[index] / np.median(values[:index]))
-                    if index > 0 and np.median(values[:index]) > 0 else None))
+                    if index > 0 and np.median(values[:index]) > 0 else None),
+        growth_from_start=(float(values[index] / start) if start > 0 else float("inf")),
+        burst_points=bursts, burst_share=bursts / len(values))
 
 
 def _brief_loss(metric: str, series: Any) -> BriefLoss | None:

@@ -160,6 +160,23 @@ def _barely_learned(ev: Evidence) -> float:
     return ramp(loss.decrease_rel, th.BARELY_LEARNED_REL, th.FLAT_REL * 2)
 
 
+def _transient_grad_burst(ev: Evidence) -> bool:
+    """The grad norm burst at a few logged points while the loss neither spiked nor
+    diverged nor turned NaN: clipping or a single odd batch, not gradients blowing up."""
+    grad, loss = ev.grad, ev.loss
+    return grad is not None and ev.nonfinite is None and (
+        grad.burst_points <= 2 or grad.burst_share <= th.GRAD_TRANSIENT_SHARE) and (
+        loss is None or (not loss.spikes and _diverging(ev) < 0.3))
+
+
+def _grad_blew_up(ev: Evidence) -> bool:
+    """The grad norm rose by orders of magnitude from where it started, and stayed up or took
+    the loss with it (the contract's exploding gradients)."""
+    grad = ev.grad
+    return grad is not None and _grad_late_blowup(ev) >= th.GRAD_BLOWUP_RATIO and \
+        grad.growth_from_start >= th.GRAD_GROWTH_MIN and not _transient_grad_burst(ev)
+
+
 def _grad_late_blowup(ev: Evidence) -> float:
     grad = ev.grad
     if grad is None:
@@ -316,10 +333,22 @@ def rule_exploding_gradients(ev: Evidence) -> Finding:
                            ramp(math.log10(max(grad.maximum, 1e-12)), 1.7, 2.7))
             if ratio < 10 and grad.median >= th.GRAD_NORM_EXPLOSION:
                 strength = max(strength, 0.6)
-            finding.add(strength, f"grad norm peaked at {num(grad.maximum)} at step "
-                                  f"{step(grad.maximum_step)}, {num(grad.blowup_ratio)}x its "
-                                  f"median {num(grad.median)} (explosion > "
-                                  f"{num(th.GRAD_NORM_EXPLOSION)})")
+            sentence = (f"grad norm peaked at {num(grad.maximum)} at step "
+                        f"{step(grad.maximum_step)}, {num(grad.blowup_ratio)}x its median "
+                        f"{num(grad.median)} (explosion > {num(th.GRAD_NORM_EXPLOSION)})")
+            if grad.growth_from_start < th.GRAD_GROWTH_MIN and bad is None:
+                # high from the first logged steps and no growth: a large step size or scale
+                finding.add(min(strength, 0.6) * 0.8, sentence)
+                finding.note(f"but it was already {num(grad.maximum / grad.growth_from_start)} "
+                             f"at the start: it rose only {num(grad.growth_from_start)}x, not "
+                             "by orders of magnitude")
+            elif _transient_grad_burst(ev):
+                finding.add(0.5 * strength, sentence)
+                finding.note(f"but only {grad.burst_points} logged point(s) reach "
+                             f"{num(th.GRAD_BURST_RATIO)}x the median and the loss did not "
+                             "follow: a transient burst, not a blow-up")
+            else:
+                finding.add(strength, sentence)
         if grad.share_exploding > 0:
             finding.note(f"{pct(grad.share_exploding)} of logged steps have grad norm > "
                          f"{num(th.GRAD_NORM_EXPLOSION)}")
@@ -531,7 +560,7 @@ def rule_lr_too_high(ev: Evidence) -> Finding:
                     f"(> {pct(th.CLIP_FRACTION_HIGH)} means the LR is too high)")
     _lr_value_evidence(ev, finding, low=False)
     exploded = (bad is not None and (bad.grad_ratio_before or 0) >= th.GRAD_RISE_BEFORE_NAN) or \
-        _grad_late_blowup(ev) >= th.GRAD_BLOWUP_RATIO or (
+        _grad_blew_up(ev) or (
             bad is not None and ev.grad is None and (bad.loss_ratio_before or 0) >= 3)
     if exploded:
         finding.scale(0.6, "the gradient norm blew up by orders of magnitude: exploding "
@@ -554,6 +583,9 @@ def rule_insufficient_warmup(ev: Evidence) -> Finding:
     if ev.nonfinite is not None and loss.share_of_run(ev.nonfinite.step) <= th.EARLY_SHARE:
         signals.append((0.5, f"NaN/Inf at step {step(ev.nonfinite.step)}, in the first "
                              f"{pct(th.EARLY_SHARE)} of the run"))
+    hidden = _hidden_warmup_spike(ev)
+    if hidden[0]:
+        signals.append(hidden)
     if not signals:
         return finding
     strength = max(s for s, _ in signals)
@@ -568,6 +600,36 @@ def rule_insufficient_warmup(ev: Evidence) -> Finding:
     if calm_after > 0.8:
         finding.note("after the first steps the run is stable")
     return finding
+
+
+def _hidden_warmup_spike(ev: Evidence) -> tuple[float, str]:
+    """A log that starts after the first steps (averaged or sampled, as HF and Lightning log)
+    cannot show a spike there; with no warmup at an LR far above the size table, one is
+    likely hidden before the first point, and a first logged loss above the uniform guess
+    ln(vocab) (where a fresh model starts) means the loss went up in those steps."""
+    loss, lr = ev.loss, ev.lr
+    if loss is None or lr is None or loss.first_step < th.COARSE_FIRST_STEP or \
+            lr.first_share < th.LR_NO_WARMUP_SHARE or ev.nonfinite is not None:
+        return 0.0, ""
+    extreme = _table_extreme(ev, low=False)[0] / 0.6
+    if not extreme:
+        return 0.0, ""
+    uniform = ev.uniform_loss
+    above = uniform is not None and loss.initial > uniform * (1 + th.EARLY_RISE_REL)
+    strength = (0.6 if above else 0.35) * extreme
+    text = (f"the log starts at step {step(loss.first_step)}: a spike in the first steps "
+            f"would not show, and the LR {fmt_lr(lr.first)} was at its peak from the start, "
+            f"{num(ev.peak_lr / (ev.table_lr or _table_extreme_reference()))}x the size table")
+    if above:
+        text += (f"; the first logged loss {num(loss.initial)} is above ln(vocab) = "
+                 f"{num(uniform)}, where a fresh model starts: it went up in those steps")
+    return strength, text
+
+
+def _table_extreme_reference() -> float:
+    from nt_tui.config.defaults import SIZE_TABLE
+
+    return max(row.lr for row in SIZE_TABLE)
 
 
 def rule_schedule_exhausted(ev: Evidence) -> Finding:
@@ -592,6 +654,17 @@ def rule_schedule_exhausted(ev: Evidence) -> Finding:
             context.total_steps < 0.75 * loss.last_step:
         finding.add(0.6, f"the schedule ends at step {step(context.total_steps)} with min_lr 0, "
                          f"but the run went on to step {step(loss.last_step)}")
+    elif loss is not None and context.total_steps is None and loss.from_start and \
+            loss.decrease_rel > th.FLAT_REL and loss.tail_change_rel < th.PLATEAU_REL and \
+            ev.nonfinite is None and _diverging(ev) < 0.3 and not _late_spikes(ev) and \
+            loss.period is None:
+        # no LR in the log or config: a quiet plateau after real progress may be the
+        # schedule's end (near-zero steps leave no spikes or patterns of their own); the loss
+        # alone cannot tell it from a capacity limit, so it stays an alternative
+        finding.add(th.UNSEEN_SCHEDULE_STRENGTH,
+                    f"the loss moved {pct(loss.tail_change_rel)} over the last "
+                    f"{pct(th.TAIL_SHARE)} of the run and no learning rate is logged: an LR "
+                    "decayed to zero stops progress the same way")
     return finding
 
 

@@ -19,6 +19,17 @@ GRAD_NORM_VANISHING = 1e-7
 LAYER_IMBALANCE_RATIO = 1e6
 #: "Orders of magnitude": a grad-norm peak this many times the run's median is a blow-up.
 GRAD_BLOWUP_RATIO = 100.0
+#: The grad norm's starting level is the median of this many first logged values (one value
+#: alone may be the first step's outlier).
+GRAD_START_POINTS = 3
+#: A norm that rose less than this from its starting level did not blow up, however high it
+#: is: it was high from the start (step size or initial scale), one order of magnitude short of
+#: the seed's "orders of magnitude".
+GRAD_GROWTH_MIN = 10.0
+#: Grad-norm bursts on at most this share of logged points, which the loss does not follow
+#: (no loss spike, no divergence, no NaN), are transient (clipping absorbs them), not a blow-up;
+#: the same share as ISOLATED_SPIKE_MAX_SHARE for loss spikes.
+GRAD_TRANSIENT_SHARE = 0.05
 #: Grad norm before a NaN this many times its earlier median means it was rising.
 GRAD_RISE_BEFORE_NAN = 10.0
 #: A grad norm this far below its healthy lower bound is "near zero" (optimizers with
@@ -117,6 +128,13 @@ BRIEF_DIVERGED_GROWTH = 2.0
 EARLY_RISE_REL = 0.05
 #: ... and by this many times the run's relative noise (batch noise climbs too: a few sigma).
 EARLY_RISE_NOISE = 4.0
+#: Strength of "schedule exhausted" for a loss plateau when neither the log nor the config
+#: gives the LR: an alternative to name, never the first answer on the loss alone (below the
+#: strength at which a problem outranks "healthy", see core.HEALTHY_SUPPRESSION).
+UNSEEN_SCHEDULE_STRENGTH = 0.4
+#: A log whose first loss point is at this step or later (HF averages 10 steps, Lightning
+#: logs every 10th by default) cannot show a spike in the first steps.
+COARSE_FIRST_STEP = 5
 #: A flat loss at a peak LR at or above this cannot blame a tiny step size (Adam's tables for
 #: small models stop near 1e-3, SGD's useful range starts near 1e-2): the gradients vanished.
 LR_NOT_TINY = 1e-2
