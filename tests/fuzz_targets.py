@@ -169,6 +169,53 @@ def _event_file(draw) -> bytes:
     return buffer.getvalue()
 
 
+@st.composite
+def _wandb_file(draw) -> bytes:
+    """A W&B offline transaction log: the `:W&B` header, then LevelDB-framed records (FULL, or
+    split FIRST/MIDDLE/LAST across fragments) holding wandb's own `Record` messages with odd
+    history and config items, or arbitrary payload bytes."""
+    import struct
+
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    payloads = []
+    for _ in range(draw(st.integers(0, 10))):
+        kind = draw(st.sampled_from(["history", "history", "config", "bytes"]))
+        if kind == "bytes":
+            payloads.append(draw(st.binary(max_size=60)))
+            continue
+        items = []
+        for _ in range(draw(st.integers(0, 4))):
+            key = draw(st.one_of(st.sampled_from(["_step", "_runtime", "_timestamp",
+                                                  "train/loss", "eval/loss", "lr"]), _names))
+            value = json.dumps(draw(_json_values)) if draw(st.booleans()) else draw(_odd_text)
+            nested = draw(st.booleans())
+            items.append((key, value, nested))
+        record = pb.Record()
+        if kind == "history":
+            for key, value, nested in items:
+                item = record.history.item.add(value_json=value)
+                item.nested_key.extend(key.split("/")) if nested else setattr(item, "key", key)
+            if draw(st.booleans()):
+                record.history.step.num = draw(st.integers(-2**63, 2**63 - 1))
+        else:
+            for key, value, _ in items:
+                record.config.update.add(key=key, value_json=value)
+        payloads.append(record.SerializeToString())
+    out = bytearray(b":W&B" + bytes([0xE1, 0xBE, 0x00]))
+    block = 32768
+    for payload in payloads:
+        pieces = [payload] if draw(st.booleans()) or len(payload) < 2 else \
+            [payload[:len(payload) // 2], payload[len(payload) // 2:]]
+        for index, piece in enumerate(pieces):
+            left = block - len(out) % block
+            if left < 7:
+                out += b"\x00" * left
+            kind = 1 if len(pieces) == 1 else (2 if index == 0 else 4)
+            out += b"\x00\x00\x00\x00" + struct.pack("<H", len(piece)) + bytes([kind]) + piece
+    return bytes(out)
+
+
 #: (files as relative path -> bytes, the path to open, where to split for the follower)
 log_layouts = {
     "jsonl": st.tuples(_files(st.one_of(_records, _rows_of_steps).map(_jsonl_bytes))
@@ -193,12 +240,16 @@ log_layouts = {
                           st.just("train.log")),
     "tensorboard": st.tuples(_files(_event_file()).map(
         lambda data: {"tb/events.out.tfevents.1700000000.host.1.0": data}), st.just("tb")),
+    "wandb_offline": st.tuples(_files(_wandb_file()).map(
+        lambda data: {"wandb/offline-run-20250101_000000-fuzz/run-fuzz.wandb": data}),
+        st.just("wandb/offline-run-20250101_000000-fuzz")),
 }
 
 
 def log_reader_check(layout: tuple[dict[str, bytes], str]) -> None:
     """Read generated log files as `nt-tui analyze` and the monitor do; only NtTuiError may
-    escape, and whatever is read is a well-formed RunHistory."""
+    escape, whatever is read is a well-formed RunHistory, and its interpretation is valid
+    JSON (no NaN leaks into `--json`)."""
     import tempfile
     from pathlib import Path
 
@@ -232,6 +283,12 @@ def log_reader_check(layout: tuple[dict[str, bytes], str]) -> None:
     assert "step" in history.frame.columns and not history.frame.empty
     for metric in history.metrics:
         history.series(metric)
+    from nt_tui.analysis.curves import interpret
+
+    try:  # and what `nt-tui analyze` makes of it
+        json.dumps(interpret(history).to_dict(), allow_nan=False)
+    except NtTuiError as exc:
+        assert exc.message and "\n" not in exc.one_line()
 
 
 def _make_reader_target(layout_name: str):
@@ -255,3 +312,5 @@ text_log_reader_inputs = log_layouts["text_log"]
 text_log_reader_target = _make_reader_target("text log")
 tensorboard_reader_inputs = log_layouts["tensorboard"]
 tensorboard_reader_target = _make_reader_target("TensorBoard event file")
+wandb_offline_reader_inputs = log_layouts["wandb_offline"]
+wandb_offline_reader_target = _make_reader_target("W&B offline run")

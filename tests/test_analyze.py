@@ -163,3 +163,26 @@ def test_cli_analyze_with_baseline_and_report(tmp_path: Path):
     payload = json.loads(done.stdout)
     assert payload["validation"]["best_step"] == 154813
     assert payload["format"] == "lightning_csv"
+
+
+def test_cli_analyze_overlays_a_folder_of_runs(tmp_path: Path):
+    """A directory of runs: one comparison with every run on the same charts, lined up by
+    steps since each start (v5 resumes at 140,749), then each run's own report."""
+    report = tmp_path / "runs.md"
+    done = run_cli("analyze", str(SLM_V5.parent), "--report", str(report), "--text-plots")
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "runs-comparison.md").read_text()
+    assert text.startswith("# Comparison of 4 runs (aligned by steps from each start)")
+    plots, numbers = text.index("## Plots"), text.index("## Numbers")
+    assert plots < numbers
+    for name in ("0Xero7__slm_training__v0_metrics", "0Xero7__slm_training__v5_metrics",
+                 "0Xero7__slm_training__v8_metrics", "BvoJa__GPTTT__v0_metrics"):
+        assert f"train_loss {name}\n" in text[plots:numbers]  # in the overlaid legend
+        assert f"| {name} | lightning_csv |" in text[numbers:]
+    assert "steps since start" in text[plots:numbers]
+    assert "| 0Xero7__slm_training__v5_metrics | lightning_csv | 1,130 |" in text
+    assert len(list(tmp_path.glob("runs-[1-4]-*.md"))) == 4
+
+    done = run_cli("analyze", str(SLM_V5.parent), "--align", "step")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("# Comparison of 4 runs (aligned by step)")

@@ -52,6 +52,8 @@ async def test_baseline_overlays_and_bad_path_is_a_notification(tmp_path: Path):
         assert [trace.label for trace in loss.traces] == [
             "train_loss", "val_loss", "train_loss (baseline)", "val_loss (baseline)"]
         assert screen.result.baseline.aligned_by == "relative"
+        # v5 resumes at step 140,749 and v0 starts at 49: both are drawn from their start
+        assert [trace.run.first_step for trace in loss.traces] == [0, 0, 0, 0]
         path_input = screen.query_one("#path", Input)
         path_input.value = str(garbage)
         path_input.focus()

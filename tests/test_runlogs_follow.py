@@ -231,3 +231,92 @@ def test_wall_time_keeps_its_origin_across_polls_and_resumes(tmp_path: Path):
     assert rows["wall_time"].tolist() == [0.0, 1.0, 9.0]
     append(path, json.dumps({"step": 3, "loss": 1.0, "time": 1.7e9 + 10}) + "\n")
     assert follower.poll().rows["wall_time"].tolist() == [10.0]
+
+
+# ------------------------------------------------- the app's monitor, with a real writer
+
+async def test_app_monitor_shows_a_second_processs_csv_rows_within_a_second(tmp_path: Path,
+                                                                             monkeypatch):
+    """`nt-tui monitor DIR`'s screen on a folder of runs: rows a second process appends to a
+    CSV reach the screen's run buffer within a second, and a run created later joins it."""
+    from nt_tui.tui.app import NtTuiApp
+
+    monkeypatch.setattr(follow, "RESCAN_SECONDS", 0.2)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    live = runs / "live.csv"
+    live.write_text("step,loss,written_at\n0,3.0,0\n")
+    app = NtTuiApp(area="monitor", area_args={"path": runs})
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        deadline = time.monotonic() + 30
+        while "live" not in screen.runs or screen.runs["live"].last_step != 0:
+            assert time.monotonic() < deadline, "the monitor never read the log"
+            await pilot.pause(0.05)
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(live)])
+        seen: dict[int, float] = {}
+        try:
+            deadline = time.monotonic() + 30
+            while len(seen) < 5 and time.monotonic() < deadline:
+                last = screen.runs["live"].last_step or 0
+                for step in range(1, last + 1):
+                    seen.setdefault(step, time.time())
+                await pilot.pause(0.05)
+        finally:
+            writer.wait(timeout=30)
+        written = {int(line.split(",")[0]): float(line.split(",")[2])
+                   for line in live.read_text().splitlines()[2:]}
+        assert sorted(seen) == [1, 2, 3, 4, 5]
+        delays = {step: seen[step] - written[step] for step in seen}
+        assert max(delays.values()) < 1.0, delays
+        assert screen.runs["live"].latest["train_loss"] == (5, pytest.approx(2.5))
+
+        (runs / "later.jsonl").write_text('{"step": 3, "loss": 1.5}\n')
+        deadline = time.monotonic() + 10
+        while "later" not in screen.runs:
+            assert time.monotonic() < deadline, f"the new run never appeared: {screen.runs}"
+            await pilot.pause(0.05)
+        assert screen.runs["later"].latest["train_loss"] == (3, 1.5)
+
+
+def test_an_unreadable_log_is_reported_until_it_can_be_read(tmp_path: Path):
+    path = tmp_path / "train.csv"
+    path.write_text("")
+    follower = Follower(path)
+    (error,) = follower.poll().errors
+    assert "empty file" in error and "nt-tui reads:" in error
+    path.write_text("step,loss\n1,2.0\n")
+    update = follower.poll()
+    assert not update.errors and update.rows["train_loss"].tolist() == [2.0]
+
+
+async def test_app_monitor_on_binary_garbage_notifies_and_stays_open(tmp_path: Path):
+    from nt_tui.tui.app import NtTuiApp
+    from nt_tui.tui.screens.monitor import MonitorScreen
+
+    garbage = tmp_path / "garbage.log"
+    garbage.write_bytes(bytes(range(256)) * 8)
+    app = NtTuiApp(area="monitor", area_args={"path": garbage})
+    async with app.run_test(size=(100, 30)) as pilot:
+        deadline = time.monotonic() + 20
+        while not app._notifications:
+            assert time.monotonic() < deadline, "no notification"
+            await pilot.pause(0.1)
+        await pilot.pause(1.2)  # later polls find the same problem: said once
+        messages = [n.message for n in app._notifications]
+        assert len(messages) == 1 and "binary data" in messages[0], messages
+        assert isinstance(app.screen, MonitorScreen) and app.is_running
+
+
+@pytest.mark.parametrize("content,found", [(b"", "empty file"),
+                                           (bytes(range(256)) * 4, "binary data"),
+                                           (b"hello there\nnothing to see\n", "unknown format")])
+def test_cli_monitor_refuses_an_unreadable_log_on_one_line(tmp_path: Path, content, found):
+    from conftest import run_cli
+
+    path = tmp_path / "train.log"
+    path.write_bytes(content)
+    done = run_cli("monitor", str(path), timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("nt-tui: error:") and found in line and "nt-tui reads:" in line

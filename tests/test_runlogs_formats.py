@@ -106,6 +106,7 @@ def test_wandb_offline_run_read_with_wandbs_protobuf(tmp_path: Path, monkeypatch
         run.log({"train/loss": 2.0 - step / 100, "train/learning_rate": 1e-3}, step=step)
     run.log({"eval/loss": 1.9}, step=30)
     run.finish()
+    wandb.teardown()  # finish() can return before wandb-core has flushed the .wandb file
     (run_dir,) = discover_runs(tmp_path)
     assert run_dir.name.startswith("offline-run-")
     history = load_run(tmp_path)

@@ -23,6 +23,7 @@ from nt_tui.analysis.diagnosis.numbers import num, pct, step as fmt_step
 from nt_tui.analysis.diagnosis.signals import find_spikes, odd_window
 from nt_tui.errors import NtTuiError
 from nt_tui.runlogs.history import RunHistory
+from nt_tui.runlogs.load import ALIGN_RELATIVE, align
 
 #: The trend window: the last 20% of the logged points (common-failures.md#loss-plateau:
 #: "changes by less than about 1% over ... the last 20% of the run").
@@ -430,17 +431,21 @@ class Chart:
     metric: str
     series: list[ChartSeries]
     log_y: bool = False
+    #: what the x axis counts: logged steps, or steps since each run's first record
+    x_label: str = "step"
 
 
+#: The x axis of runs lined up by steps since each one's start.
+RELATIVE_X_LABEL = "steps since start"
 #: Charts in the order they are drawn, and which metrics go on each.
 CHART_METRICS = (("Loss", ("train_loss", "val_loss")), ("Learning rate", ("lr",)),
                  ("Gradient norm", ("grad_norm",)), ("Throughput", ("throughput",
                                                                     "tokens_per_s")))
 
 
-def overlay_charts(runs: list[tuple[RunHistory, str]]) -> list[Chart]:
+def overlay_charts(runs: list[tuple[RunHistory, str]], x_label: str = "step") -> list[Chart]:
     """Charts with every run's curves overlaid: (history, label suffix) pairs, already
-    aligned (`nt_tui.runlogs.align`)."""
+    aligned (`nt_tui.runlogs.align`); `x_label` names what their steps count."""
     found = []
     for title, metrics in CHART_METRICS:
         series = []
@@ -452,14 +457,21 @@ def overlay_charts(runs: list[tuple[RunHistory, str]]) -> list[Chart]:
                                               [float(v) for v in values],
                                               [float(v) for v in smooth(np.asarray(values))]))
         if series:
-            found.append(Chart(title, metrics[0], series, log_y=title == "Learning rate"))
+            found.append(Chart(title, metrics[0], series, log_y=title == "Learning rate",
+                               x_label=x_label))
     return found
 
 
-def charts(history: RunHistory, baseline: RunHistory | None = None) -> list[Chart]:
+def charts(history: RunHistory, baseline: RunHistory | None = None,
+           aligned_by: str = "step") -> list[Chart]:
     """The curves to plot: loss (train and val), LR, grad norm, throughput; a baseline's are
-    overlaid, labelled "(baseline)"."""
+    overlaid, labelled "(baseline)", both counted from their first step when `aligned_by` is
+    "relative" (pass the comparison's `aligned_by`)."""
     runs = [(history, "")] if baseline is None else [(history, ""), (baseline, " (baseline)")]
+    if baseline is not None and aligned_by == ALIGN_RELATIVE:
+        aligned = align([history, baseline], ALIGN_RELATIVE)
+        return overlay_charts([(aligned[0], ""), (aligned[1], " (baseline)")],
+                              RELATIVE_X_LABEL)
     return overlay_charts(runs)
 
 

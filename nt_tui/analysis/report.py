@@ -18,6 +18,8 @@ TEXT_PLOT_WIDTH = 76
 TEXT_PLOT_HEIGHT = 16
 #: Text plots show at most this many points per series (min and max per bucket keep spikes).
 TEXT_PLOT_POINTS = 400
+#: Markers that tell overlaid curves apart in a text plot (reports carry no colour).
+TEXT_PLOT_MARKERS = "•x+o*#%@"
 PNG_SIZE_INCHES = (8.0, 3.6)
 PNG_DPI = 110
 IMAGES = ("auto", "png", "text")
@@ -56,16 +58,23 @@ def text_plot(chart: Chart, width: int = TEXT_PLOT_WIDTH,
     plt.clear_figure()
     plt.plotsize(width, height)
     plt.theme("clear")
-    for series in chart.series:
+    several = len(chart.series) > 1
+    legend = []
+    for index, series in enumerate(chart.series):
         steps, values = downsample(series.steps, series.smoothed, TEXT_PLOT_POINTS)
-        plt.plot(steps, values, label=clean(series.label, 40))
+        if several:  # no colours in a report: one marker per curve, the legend below the plot
+            marker = TEXT_PLOT_MARKERS[index % len(TEXT_PLOT_MARKERS)]
+            plt.plot(steps, values, marker=marker)
+            legend.append(f"    {marker} {clean(series.label, width - 6)}")
+        else:
+            plt.plot(steps, values, label=clean(series.label, 40))
     if chart.log_y:
         plt.yscale("log")
     plt.title(chart.title)
-    plt.xlabel("step")
+    plt.xlabel(chart.x_label)
     text = plt.build()
     plt.clear_figure()
-    return "\n".join(clean(line).rstrip() for line in text.splitlines())
+    return "\n".join([clean(line).rstrip() for line in text.splitlines()] + legend)
 
 
 def png_plot(chart: Chart, path: Path) -> Path:
@@ -83,7 +92,7 @@ def png_plot(chart: Chart, path: Path) -> Path:
     if chart.log_y:
         axes.set_yscale("log")
     axes.set_title(chart.title)
-    axes.set_xlabel("step")
+    axes.set_xlabel(chart.x_label)
     axes.grid(alpha=0.3)
     axes.legend(loc="best", fontsize="small")
     figure.tight_layout()

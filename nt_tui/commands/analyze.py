@@ -13,6 +13,14 @@ import json
 import sys
 from pathlib import Path
 
+def _safe(text: str) -> str:
+    """`text` with escape sequences and control characters removed line by line: run names,
+    metric names and notes come from the log, and the terminal must not act on them."""
+    from nt_tui.safetext import clean
+
+    return "\n".join(clean(line) for line in text.splitlines())
+
+
 HELP = "Interpret training curves of any log: trends, plateaus, spikes, overfitting, baseline."
 
 
@@ -39,7 +47,7 @@ def _report_path(report: Path, index: int, count: int, name: str) -> Path:
 
 def _comparison(histories: list, results: list, args: argparse.Namespace) -> str:
     """Every run overlaid on the same charts (several runs and no baseline)."""
-    from nt_tui.analysis.curves import overlay_charts
+    from nt_tui.analysis.curves import RELATIVE_X_LABEL, overlay_charts
     from nt_tui.analysis.report import comparison_report
     from nt_tui.runlogs import ALIGN_RELATIVE, ALIGN_STEP, align
 
@@ -47,13 +55,14 @@ def _comparison(histories: list, results: list, args: argparse.Namespace) -> str
         ALIGN_RELATIVE if len({int(h.frame["step"].iloc[0]) for h in histories}) > 1
         else ALIGN_STEP)
     aligned = align(histories, by)
-    drawn = overlay_charts([(history, f" {history.name}") for history in aligned])
+    drawn = overlay_charts([(history, f" {history.name}") for history in aligned],
+                           RELATIVE_X_LABEL if by == ALIGN_RELATIVE else "step")
     target = args.report.with_name(f"{args.report.stem}-comparison{args.report.suffix or '.md'}") \
         if args.report else None
     text = comparison_report(results, drawn, target,
                              "text" if args.text_plots or target is None else "auto", by)
     if target is not None:
-        print(f"nt-tui: wrote {target}", file=sys.stderr)
+        print(_safe(f"nt-tui: wrote {target}"), file=sys.stderr)
     return text
 
 
@@ -67,11 +76,12 @@ def run(args: argparse.Namespace) -> int:
     results = []
     for index, history in enumerate(histories):
         result = interpret(history, baseline, args.align)
-        drawn = charts(history, baseline)
+        drawn = charts(history, baseline,
+                       result.baseline.aligned_by if result.baseline else "step")
         if args.report:
             target = _report_path(args.report, index, len(histories), history.name)
             markdown_report(result, drawn, target, "text" if args.text_plots else "auto")
-            print(f"nt-tui: wrote {target}", file=sys.stderr)
+            print(_safe(f"nt-tui: wrote {target}"), file=sys.stderr)
         results.append((result, drawn))
     comparison = _comparison(histories, [r for r, _ in results], args) \
         if len(histories) > 1 and baseline is None and not args.json else None
@@ -81,5 +91,5 @@ def run(args: argparse.Namespace) -> int:
     elif not args.report:
         texts = [comparison] if comparison else []
         texts += [markdown_report(result, drawn, images="text") for result, drawn in results]
-        print("\n\n".join(texts))
+        print(_safe("\n\n".join(texts)))
     return 0

@@ -25,4 +25,12 @@ def run(args: argparse.Namespace) -> int:
     if not path.exists():
         raise NtTuiError(f"nothing to monitor at {path}: no such file or folder",
                          hint="give a run directory or a log file, e.g. runs/<name>-<time>")
+    if path.is_file():  # a log nt-tui cannot read is one line here, not an empty screen
+        from nt_tui.runlogs import open_source
+
+        open_source(path)
+    else:  # a folder may be empty for now: the monitor waits for its first run
+        from nt_tui.runlogs.detect import check_access
+
+        check_access(path)
     return run_app(area="monitor", path=path)

@@ -153,7 +153,8 @@ class Follower:
         self.path = Path(path)
         check_access(self.path)
         self._runs: dict[Path, _FollowedRun] = {}
-        self._waiting: set[Path] = set()
+        #: paths found but not readable yet (empty, half-written, not a log): why, in one line
+        self._waiting: dict[Path, str] = {}
         self._last_scan = float("-inf")
         self.watch_directory = self.path.is_dir() and not self._is_single_run()
 
@@ -177,10 +178,10 @@ class Follower:
         """Start following `path`; False while it cannot be read yet (empty, half-written)."""
         try:
             source = open_source(path)
-        except NtTuiError:
-            self._waiting.add(path)
+        except NtTuiError as exc:
+            self._waiting[path] = exc.one_line()
             return False
-        self._waiting.discard(path)
+        self._waiting.pop(path, None)
         self._runs[path] = _FollowedRun(source, self._name_for(source))
         return True
 
@@ -197,6 +198,9 @@ class Follower:
     def poll(self) -> FollowUpdate:
         """What was appended since the last poll (everything, the first time)."""
         update = FollowUpdate(new_runs=self._discover(time.monotonic()))
+        # what was found but cannot be read (yet): said on every poll until it can be read
+        update.errors += [message for path, message in self._waiting.items()
+                          if path not in self._runs]
         for path, run in list(self._runs.items()):
             try:
                 update.runs[run.name] = run.poll()

@@ -19,6 +19,8 @@ from nt_tui.runlogs.names import STEP, canonical_columns
 #: A wall-clock column whose first value is above this is a Unix timestamp (seconds; 1e8 s is
 #: 1973), so it is turned into seconds since the first record.
 UNIX_TIME_FLOOR = 1e8
+#: Steps at or beyond this size are not steps (they would not fit an int64 column).
+MAX_STEP = 2.0**62
 
 
 @dataclass
@@ -64,7 +66,7 @@ def _steps(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
             notes.append("no step column: row numbers used as steps")
             frame[STEP] = np.arange(len(frame))
     steps = pd.to_numeric(frame[STEP], errors="coerce").to_numpy(dtype=float)
-    valid = np.isfinite(steps)
+    valid = np.isfinite(steps) & (np.abs(steps) < MAX_STEP)
     if not valid.all():
         notes.append(f"skipped {int((~valid).sum())} row(s) without a step")
         frame, steps = frame.loc[valid], steps[valid]

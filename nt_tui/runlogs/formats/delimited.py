@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from nt_tui.errors import NtTuiError
 from nt_tui.runlogs.formats.base import Batch, FileTail, LogSource
 
 FORMAT_CSV = "csv"
@@ -32,16 +33,37 @@ def delimiter_of(path: Path, header: str) -> str:
 
 
 def header_names(header: str, sep: str) -> list[str]:
-    return [name.strip() for name in next(csv.reader([header], delimiter=sep))]
+    """Column names of a header line; a repeated name gets `.1`, `.2` (as pandas names them)."""
+    try:
+        cells = next(csv.reader([header], delimiter=sep), [])
+    except csv.Error:  # a stray carriage return or NUL: split on the delimiter alone
+        cells = header.split(sep)
+    names: list[str] = []
+    for name in (name.strip() for name in cells):
+        unique, count = name, 0
+        while unique in names:
+            count += 1
+            unique = f"{name}.{count}"
+        names.append(unique)
+    return names
 
 
 def parse_rows(data: bytes, names: list[str], sep: str) -> tuple[pd.DataFrame, int]:
     """Rows (no header) as a table; returns it and the number of cells that said NaN."""
     if not data.strip():
         return pd.DataFrame(columns=names), 0
-    frame = pd.read_csv(io.BytesIO(data), sep=sep, header=None, names=names,
-                        keep_default_na=False, na_values=[""], engine="c",
-                        on_bad_lines="skip", skip_blank_lines=True)
+    options = dict(sep=sep, header=None, names=names, keep_default_na=False, na_values=[""],
+                   engine="c", on_bad_lines="skip", skip_blank_lines=True,
+                   encoding_errors="replace")
+    try:
+        frame = pd.read_csv(io.BytesIO(data), **options)
+    except pd.errors.ParserError:  # an unclosed quote: read quotes as plain characters
+        try:
+            frame = pd.read_csv(io.BytesIO(data), quoting=csv.QUOTE_NONE, **options)
+        except pd.errors.ParserError as exc:
+            raise NtTuiError(f"cannot parse the rows as {'TSV' if sep == chr(9) else 'CSV'}: "
+                             f"{' '.join(str(exc).split())}",
+                             hint="check the file for broken quoting") from None
     explicit_nan = 0
     for column in frame.columns:
         if frame[column].dtype.kind in "fiub":

@@ -3,9 +3,10 @@
 Scalars come as `simple_value` (PyTorch's SummaryWriter, TF1) or as scalar tensors tagged by
 the `scalars` plugin (TF2, newer writers); both are read. A directory is the run: every event
 file directly in it, in name order (a resumed run writes a new file, so a step logged again
-in a later file wins). Each file keeps its own `LegacyEventFileLoader`, which yields only the
-events appended since its last call and waits at a half-written record; new files are picked
-up on the next read. Needs the `tensorboard` package (`pip install nt-tui[tensorboard]`).
+in a later file wins). Each file keeps its own `RawEventFileLoader`, which yields only the
+records appended since its last call and waits at a half-written record; each record is
+decoded with TensorBoard's `Event` protobuf class (a record that does not decode, or a tensor
+that is not a number, is skipped and counted); new files are picked up on the next read. Needs the `tensorboard` package (`pip install nt-tui[tensorboard]`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ SCALARS_PLUGIN = "scalars"
 #: An event file this large without one readable event is corrupt, not half-written (a
 #: writer's first record, the file version, is about 40 bytes).
 CORRUPT_AFTER_BYTES = 128
+#: Columns the table makes itself.
+RESERVED_COLUMNS = frozenset({"step", "wall_time"})
 
 
 def is_event_file(path: Path) -> bool:
@@ -40,12 +43,12 @@ def event_files(directory: Path) -> list[Path]:
 def _loader_class():
     try:
         from tensorboard.backend.event_processing.event_file_loader import (
-            LegacyEventFileLoader,
+            RawEventFileLoader,
         )
     except ImportError as exc:
         raise NtTuiError("reading TensorBoard event files needs the `tensorboard` package",
                          hint="pip install 'nt-tui[tensorboard]'") from exc
-    return LegacyEventFileLoader
+    return RawEventFileLoader
 
 
 class _EventFile:
@@ -57,16 +60,39 @@ class _EventFile:
         self.size = 0
         self.events = 0
         self.scalar_tags: set[str] = set()
+        #: records that are not Event protos, and scalar tensors that hold no number
+        self.skipped = 0
+
+    def _events(self):
+        from google.protobuf.message import DecodeError
+        from tensorboard.compat.proto.event_pb2 import Event
+
+        for record in self.loader.Load():
+            try:
+                event = Event.FromString(record)
+            except DecodeError:
+                self.skipped += 1
+                continue
+            self.events += 1
+            yield event
+
+    def _number(self, tensor: Any) -> float | None:
+        from tensorboard.util import tensor_util
+
+        try:
+            array = tensor_util.make_ndarray(tensor)
+            return float(array.reshape(-1)[0]) if array.size == 1 else None
+        except (ValueError, TypeError, KeyError):  # a dtype or shape it cannot hold
+            self.skipped += 1
+            return None
 
     def new_scalars(self) -> tuple[list[int], list[str], list[float], list[float]]:
-        from tensorboard.util import tensor_util
 
         steps: list[int] = []
         tags: list[str] = []
         values: list[float] = []
         times: list[float] = []
-        for event in self.loader.Load():
-            self.events += 1
+        for event in self._events():
             if not event.HasField("summary"):
                 continue
             for value in event.summary.value:
@@ -78,10 +104,9 @@ class _EventFile:
                         self.scalar_tags.add(value.tag)
                     if value.tag not in self.scalar_tags:
                         continue
-                    array = tensor_util.make_ndarray(value.tensor)
-                    if array.size != 1:
+                    number = self._number(value.tensor)
+                    if number is None:
                         continue
-                    number = float(array.reshape(-1)[0])
                 else:
                     continue
                 steps.append(event.step)
@@ -98,10 +123,13 @@ def scalars_table(steps: list[int], tags: list[str], values: list[float],
         return pd.DataFrame()
     long = pd.DataFrame({"step": steps, "tag": tags, "value": values})
     wide = long.groupby(["step", "tag"], sort=False)["value"].last().unstack("tag")
-    wide.columns = [str(c) for c in wide.columns]
+    # a tag named like the step or time column keeps its value under another name
+    wide.columns = [f"{c} (tag)" if str(c) in RESERVED_COLUMNS else str(c)
+                    for c in wide.columns]
     wall = pd.Series(times).groupby(pd.Series(steps)).max()
     wide["wall_time"] = wall.reindex(wide.index).to_numpy()
-    return wide.reset_index().rename(columns={"index": "step"})
+    wide.index.name = "step"
+    return wide.reset_index()
 
 
 class TensorBoardSource(LogSource):
@@ -130,12 +158,17 @@ class TensorBoardSource(LogSource):
                 self._files[path] = _EventFile(path)
         if reset:
             self._files = {path: _EventFile(path) for path in paths}
-        tables = []
+        tables, notes = [], []
         for path in sorted(self._files):
             event_file = self._files[path]
             event_file.size = os.stat(path).st_size
+            skipped = event_file.skipped
             table = scalars_table(*event_file.new_scalars())
-            if not event_file.events and event_file.size > CORRUPT_AFTER_BYTES:
+            if event_file.skipped > skipped:
+                notes.append(f"{path.name}: skipped {event_file.skipped - skipped} record(s) "
+                             "that are not readable events or scalars")
+            if not event_file.events and (event_file.size > CORRUPT_AFTER_BYTES
+                                          or event_file.skipped):
                 raise NtTuiError(f"{path}: corrupt TensorBoard event file ({event_file.size} "
                                  "bytes, not one readable event record)",
                                  hint="check the file was copied whole; other event files "
@@ -143,7 +176,7 @@ class TensorBoardSource(LogSource):
             if len(table):
                 tables.append(table)
         raw = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-        return Batch(raw, reset)
+        return Batch(raw, reset, notes=notes)
 
     def config(self) -> dict[str, Any] | None:
         return None

@@ -81,15 +81,18 @@ def iter_payloads(data: bytes, base: int) -> tuple[list[bytes], int]:
     return payloads, committed
 
 
-def _item_value(item: Any) -> Any:
-    kind = item.WhichOneof("value")
-    if kind in ("integer", "number", "boolean"):
-        return getattr(item, kind)
-    text = item.value_json or (item.json if kind == "json" else "")
+def _json_or_none(text: str) -> Any:
     try:
         return json.loads(text) if text else None
     except ValueError:
         return None
+
+
+def _item_value(item: Any) -> Any:
+    kind = item.WhichOneof("value")
+    if kind in ("integer", "number", "boolean"):
+        return getattr(item, kind)
+    return _json_or_none(item.value_json or (item.json if kind == "json" else ""))
 
 
 def _item_key(item: Any) -> str:
@@ -131,10 +134,16 @@ class WandbSource(LogSource):
                 raise NtTuiError(f"{path}: not a W&B transaction log (no :W&B header)")
             handle.seek(self._offset)
             data = handle.read()
+        from google.protobuf.message import DecodeError
+
         payloads, self._offset = iter_payloads(data, self._offset)
-        rows = []
+        rows, skipped = [], 0
         for payload in payloads:
-            record = record_class.FromString(payload)
+            try:
+                record = record_class.FromString(payload)
+            except DecodeError:
+                skipped += 1
+                continue
             kind = record.WhichOneof("record_type")
             if kind == "history":
                 row = {_item_key(item): _item_value(item) for item in record.history.item}
@@ -143,8 +152,9 @@ class WandbSource(LogSource):
                 rows.append(row)
             elif kind == "config":
                 for item in record.config.update:
-                    self._config[_item_key(item)] = json.loads(item.value_json or "null")
-        return Batch(pd.DataFrame.from_records(rows), reset)
+                    self._config[_item_key(item)] = _json_or_none(item.value_json)
+        notes = [f"skipped {skipped} record(s) that are not W&B records"] if skipped else []
+        return Batch(pd.DataFrame.from_records(rows), reset, notes=notes)
 
     def config(self) -> dict[str, Any] | None:
         return dict(self._config) or None

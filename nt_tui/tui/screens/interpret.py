@@ -191,9 +191,15 @@ class InterpretScreen(Screen):
     def _show_charts(self) -> None:
         charts = self.query_one("#charts", Vertical)
         charts.remove_children()
-        runs = [(history_buffer(self.history, self.history.name), "")]
-        if self.baseline is not None:
-            runs.append((history_buffer(self.baseline, self.baseline.name), " (baseline)"))
+        history, baseline = self.history, self.baseline
+        if baseline is not None and self.result.baseline is not None:
+            from nt_tui.runlogs import align
+
+            # a fine-tune that starts at another step is drawn from its start, like it is compared
+            history, baseline = align([history, baseline], self.result.baseline.aligned_by)
+        runs = [(history_buffer(history, history.name), "")]
+        if baseline is not None:
+            runs.append((history_buffer(baseline, baseline.name), " (baseline)"))
         plots = []
         for title, metrics, colours in CHARTS:
             traces = [Trace(buffer, metric, f"{metric}{tag}",
@@ -224,7 +230,8 @@ class InterpretScreen(Screen):
 
         target = Path.cwd() / f"{Path(clean(self.result.run, 60)).name or 'run'}-report.md"
         try:
-            markdown_report(self.result, charts(self.history, self.baseline), target)
+            aligned_by = self.result.baseline.aligned_by if self.result.baseline else "step"
+            markdown_report(self.result, charts(self.history, self.baseline, aligned_by), target)
         except OSError as exc:
             self.notify(f"cannot write {target}: {exc}", severity="error")
             return
