@@ -7,8 +7,12 @@ clipping, for the same number of steps. The engine runs with every monitor on: m
 silent-error checks every 50 steps. Validation and checkpoints are left out of both (they are
 work, not monitoring: no validation set, one final checkpoint outside the timed loop).
 
-Runs alternate (plain, engine, plain, ...) so drift in machine load hits both; the report is
-the median seconds per step of each and their ratio.
+Both are timed the same way, from the end of the first log step (step 10: warm-up and
+set-up left out) to the end of the last one, in wall time and in this process's CPU time.
+With one torch thread the CPU time is the work itself: it does not count time spent waiting
+for a core, so on a shared, loaded machine it is the steadier measure of overhead. Runs
+alternate (plain, engine, plain, ...) so drift in machine load hits both; the report is the
+median milliseconds per step of each and their ratios.
 
     python bench/bench_engine_overhead.py --steps 200 --repeats 5 --threads 1
 """
@@ -49,7 +53,32 @@ def bench_config(args: argparse.Namespace, run_root: Path) -> TrainingConfig:
     })
 
 
-def plain_loop(resolved) -> float:
+#: Steps between metric logs in both loops; timing starts at the first log step.
+LOG_EVERY = 10
+
+
+class Stopwatch:
+    """Wall and CPU clocks read at log steps; per-step times between the first and last."""
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[int, float, float]] = []
+
+    def mark(self, step: int) -> None:
+        self.marks.append((step, time.perf_counter(), time.process_time()))
+
+    def on_metrics(self, record: dict) -> None:  # as the engine's listener
+        self.mark(record["step"])
+
+    def on_event(self, event: dict) -> None:
+        del event
+
+    def per_step(self) -> tuple[float, float]:
+        """(wall, cpu) seconds per step."""
+        (first, wall0, cpu0), (last, wall1, cpu1) = self.marks[0], self.marks[-1]
+        return (wall1 - wall0) / (last - first), (cpu1 - cpu0) / (last - first)
+
+
+def plain_loop(resolved) -> tuple[float, float]:
     """Seconds per step of the smallest honest loop: batch, forward, loss, backward, clip, step."""
     config = resolved.config
     torch.manual_seed(config.seed)
@@ -61,7 +90,7 @@ def plain_loop(resolved) -> float:
     schedule = Schedule.from_config(config)
     batches = TrainBatches(task.train, config.data.batch_size, config.seed)
     clip = config.regularization.grad_clip
-    started = time.perf_counter()
+    watch = Stopwatch()
     for step in range(schedule.total_steps):
         for group in optimizer.param_groups:
             group["lr"] = schedule.lr_at(step)
@@ -73,23 +102,25 @@ def plain_loop(resolved) -> float:
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        if step % 10 == 9:
+        if (step + 1) % LOG_EVERY == 0:
             loss.item()  # even a minimal loop looks at its loss now and then
-    return (time.perf_counter() - started) / schedule.total_steps
+            watch.mark(step + 1)
+    return watch.per_step()
 
 
-def engine_loop(resolved) -> float:
-    """Seconds per step of the engine's training loop (summary train_time_s: every step,
-    log step and silent check; not setup, validation or checkpoint writes)."""
-    summary = Trainer(resolved).run()
+def engine_loop(resolved) -> tuple[float, float]:
+    """Seconds per step of the engine's training loop: every step, log step (JSONL, CSV,
+    TensorBoard, layer norms, early warnings) and silent check between two log steps."""
+    watch = Stopwatch()
+    summary = Trainer(resolved, listener=watch).run()
     if summary["status"] != "finished":
         raise SystemExit(f"engine run {summary['status']}: {summary['reason']}")
-    return summary["train_time_s"] / summary["total_steps"]
+    return watch.per_step()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=200, help="a multiple of 10, >= 30")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--size", default="micro")
@@ -104,19 +135,25 @@ def main(argv: list[str] | None = None) -> int:
         for repeat in range(args.repeats):
             plain.append(plain_loop(resolved))
             engine.append(engine_loop(resolved))
-            print(f"repeat {repeat + 1}/{args.repeats}: plain {plain[-1] * 1e3:.2f} ms/step, "
-                  f"engine {engine[-1] * 1e3:.2f} ms/step", file=sys.stderr, flush=True)
-    result = {
+            print(f"repeat {repeat + 1}/{args.repeats}: plain {plain[-1][0] * 1e3:.2f} ms/step "
+                  f"(CPU {plain[-1][1] * 1e3:.2f}), engine {engine[-1][0] * 1e3:.2f} ms/step "
+                  f"(CPU {engine[-1][1] * 1e3:.2f})", file=sys.stderr, flush=True)
+    result: dict = {
         "model": args.size, "batch_size": args.batch_size, "seq_len": args.seq_len,
         "steps": args.steps, "repeats": args.repeats, "threads": args.threads,
         "torch": torch.__version__,
-        "plain_ms_per_step": [round(t * 1e3, 3) for t in plain],
-        "engine_ms_per_step": [round(t * 1e3, 3) for t in engine],
-        "plain_median_ms": round(statistics.median(plain) * 1e3, 3),
-        "engine_median_ms": round(statistics.median(engine) * 1e3, 3),
     }
-    result["ratio"] = round(statistics.median(engine) / statistics.median(plain), 4)
-    result["overhead_percent"] = round((result["ratio"] - 1) * 100, 2)
+    for clock, index in (("wall", 0), ("cpu", 1)):
+        plain_times = [times[index] for times in plain]
+        engine_times = [times[index] for times in engine]
+        ratio = statistics.median(engine_times) / statistics.median(plain_times)
+        result[clock] = {
+            "plain_ms_per_step": [round(t * 1e3, 3) for t in plain_times],
+            "engine_ms_per_step": [round(t * 1e3, 3) for t in engine_times],
+            "plain_median_ms": round(statistics.median(plain_times) * 1e3, 3),
+            "engine_median_ms": round(statistics.median(engine_times) * 1e3, 3),
+            "ratio": round(ratio, 4), "overhead_percent": round((ratio - 1) * 100, 2)}
+    result["ratio"] = result["cpu"]["ratio"]
     assert math.isfinite(result["ratio"])
     text = json.dumps(result, indent=2)
     print(text)

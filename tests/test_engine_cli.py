@@ -77,6 +77,48 @@ def test_headless_run_trains_and_prints_a_summary(tmp_path):
     assert len(validations) == 1 and validations[0] < 3.5  # ln(65) = 4.17 at the start
 
 
+def test_the_demo_example_trains_headless_and_its_validation_loss_falls(tmp_path):
+    """The shipped example as a user runs it (`nt-tui train examples/demo-tiny-gpt.yaml
+    --headless`), shortened to 40 steps and validated every 20 so the test takes seconds."""
+    demo = yaml.safe_load((REPO / "examples" / "demo-tiny-gpt.yaml").read_text())
+    demo["logging"]["validate_every"] = 20
+    config = tmp_path / "demo-tiny-gpt.yaml"
+    config.write_text(yaml.safe_dump(demo))
+    code, out, err = finish(nt_tui(str(config), "--headless", "--yes", "--max-steps", "40",
+                                   cwd=tmp_path))
+    assert code == 0, err
+    assert "Traceback" not in err and "Run finished" in out
+    run_dir = only_run_dir(tmp_path)  # logging.run_dir `runs` is relative to the cwd
+    assert {"config.yaml", "metrics.jsonl", "metrics.csv", "events.jsonl", "summary.json",
+            "checkpoints"} <= {path.name for path in run_dir.iterdir()}
+    validations = [r["val_loss"] for _, r in iter_jsonl(run_dir / "metrics.jsonl")
+                   if "val_loss" in r]
+    assert len(validations) == 2 and validations[1] < validations[0] < 4.0  # ln(65) = 4.17
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["best_val_step"] == 40
+
+
+def test_learning_rate_10_fails_clearly_headless(tmp_path):
+    config = write_config(tmp_path, every=2)
+    data = yaml.safe_load(config.read_text())
+    data["optimizer"] = {"lr": 10.0}
+    data["schedule"] = {"total_steps": 400, "warmup_steps": 0}
+    data["checkpointing"] = {"every": 4, "keep_last": 2}
+    config.write_text(yaml.safe_dump(data))
+    code, out, err = finish(nt_tui(str(config), "--headless", "--yes", "--no-validation",
+                                   cwd=tmp_path), timeout=120)  # a failure, never a hang
+    assert code == 1, err
+    assert "Traceback" not in err + out
+    assert "[critical] nan_inf:" in out and "Run failed" in out and "NaN/Inf" in out
+    events = [e for _, e in iter_jsonl(only_run_dir(tmp_path) / "events.jsonl")]
+    codes = [e.get("code") for e in events if e["kind"] == "warning"]
+    assert "nan_inf" in codes and events[-1]["kind"] == "failure"
+    assert "NaN/Inf" in events[-1]["message"] and "learning rate" in events[-1]["message"]
+    summary = json.loads((only_run_dir(tmp_path) / "summary.json").read_text())
+    assert summary["status"] == "failed" and summary["total_steps"] < 400
+    assert summary["recommendation"]["verdict"] == "unstable"
+
+
 def test_headless_refusals_name_the_way_out(tmp_path):
     config = write_config(tmp_path)
     code, _, err = finish(nt_tui(str(config), "--headless", "--yes", cwd=tmp_path))
@@ -86,8 +128,23 @@ def test_headless_refusals_name_the_way_out(tmp_path):
     broken = write_config(tmp_path, backends=[])
     code, out, err = finish(nt_tui(str(broken), "--headless", "--yes", "--no-validation",
                                    cwd=tmp_path))
-    assert code == 1 and "REFUSED: no logging backend" in out and "refused" in err
+    # A config pre-flight refuses is bad input: one line names the problem and the fix.
+    assert code == 2 and out == ""
+    assert err.splitlines() == [err.strip()] and err.startswith("nt-tui: error: no logging "
+                                                                "backend")
+    assert "backends: [jsonl]" in err and "Traceback" not in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_headless_refusal_of_several_errors_names_the_first_and_counts_the_rest(tmp_path):
+    config = write_config(tmp_path, backends=[])
+    broken = yaml.safe_load(config.read_text())
+    broken["data"]["train"] = str(tmp_path / "missing.txt")
+    config.write_text(yaml.safe_dump(broken))
+    code, out, err = finish(nt_tui(str(config), "--headless", "--yes", "--no-validation",
+                                   cwd=tmp_path))
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "more problem(s)" in err and f"nt-tui check {config}" in err
 
 
 def test_sigterm_stops_cleanly_with_a_checkpoint(tmp_path):

@@ -20,6 +20,7 @@ from nt_tui.engine.control import TrainingControl
 from nt_tui.engine.data import TokenWindows, TrainBatches, validation_batches
 from nt_tui.engine.model import GPT, INIT_STD, GPTShape
 from nt_tui.engine.schedules import Schedule
+from nt_tui.engine.silent_checks import SilentChecks
 from nt_tui.engine.summary import Curves, recommend
 from nt_tui.engine.tokenizer import ByteTokenizer, CharTokenizer, tokenizer_from_state
 from nt_tui.errors import NtTuiError
@@ -231,6 +232,52 @@ def test_cooldown_suppresses_repeats():
     for record in _records([3.0, 3.0, 3.0, 9.0, 9.0, 9.0, 9.0, 9.0]):
         fired += [e["step"] for e in detector.update(record)]
     assert fired == [40, 70]
+
+
+# ------------------------------------------------------------------------ silent checks
+
+def _checked_step(model, lr, *, grad_scale=1.0, scale_update=1.0, skip_param=None):
+    """One real SGD step of `model` around SilentChecks, as the engine runs them."""
+    checks = SilentChecks(model, Schedule("constant", 0.1, total_steps=100), every=1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr * scale_update)
+    torch.manual_seed(0)
+    loss = model(torch.randn(16, 8)).square().mean() * grad_scale
+    loss.backward()
+    if skip_param is not None:
+        skip_param.grad = None  # as if detached from the loss
+    checks.before_step()
+    optimizer.step()
+    norm = float(torch.nn.utils.get_total_norm(
+        [p.grad for p in model.parameters() if p.grad is not None]))
+    return {e["code"]: e for e in checks.after_step(1, norm, lr, step_was_finite=True)}
+
+
+def test_silent_checks_pass_a_healthy_step():
+    torch.manual_seed(0)
+    assert _checked_step(torch.nn.Linear(8, 4), lr=0.1, scale_update=0.01) == {}
+
+
+def test_silent_checks_find_frozen_params_zero_grads_and_an_off_schedule_lr():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Linear(8, 4))
+    found = _checked_step(model, lr=0.1, scale_update=0.01, skip_param=model[0].weight)
+    assert found["params_frozen"]["values"]["frozen"] == 1.0
+    assert "0.weight" in found["params_frozen"]["message"]
+    assert found["params_frozen"]["severity"] == "critical"
+    zero = _checked_step(torch.nn.Linear(8, 4), lr=0.1, grad_scale=0.0)
+    assert set(zero) == {"zero_grads"} and zero["zero_grads"]["step"] == 1
+    off = _checked_step(torch.nn.Linear(8, 4), lr=0.05, scale_update=0.02)
+    assert off["lr_off_schedule"]["values"] == {"lr": 0.05, "expected_lr": 0.1}
+
+
+def test_update_ratio_far_from_1e_3_is_reported_both_ways():
+    torch.manual_seed(0)
+    big = _checked_step(torch.nn.Linear(8, 4), lr=0.1, scale_update=1000.0)
+    assert big["update_ratio"]["values"]["update_ratio"] > 0.1
+    assert big["update_ratio"]["knowledge"] == "common-failures.md#learning-rate-too-high"
+    small = _checked_step(torch.nn.Linear(8, 4), lr=0.1, scale_update=1e-6)
+    assert small["update_ratio"]["values"]["update_ratio"] < 1e-5
+    assert small["update_ratio"]["knowledge"] == "common-failures.md#learning-rate-too-low"
 
 
 # --------------------------------------------------------------------- summary verdicts

@@ -7,7 +7,11 @@ compact progress lines, stop cleanly with a final checkpoint on SIGINT/SIGTERM/S
 print the summary. `--resume RUN_DIR` continues a run from its latest checkpoint (headless;
 the config was confirmed when the run started).
 
-Exit codes: 0 finished, 1 refused or failed, 2 bad input, 3 stopped early (resumable).
+A config that pre-flight refuses (a missing, empty or too short data file, no logging
+backend, ...) is bad input: one line on stderr names the first problem and its fix, exit code
+2, nothing trained, nothing printed on stdout (`nt-tui check CONFIG` shows the full review).
+
+Exit codes: 0 finished, 1 declined or failed, 2 bad input, 3 stopped early (resumable).
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from nt_tui.cli import fraction, positive_int
+
     parser.add_argument("config", type=Path, nargs="?", help="YAML training config")
     parser.add_argument("--headless", action="store_true",
                         help="train in this terminal without the app (tmux, nohup, CI)")
@@ -36,11 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
                         help="continue a run from its latest checkpoint (headless)")
     validation = parser.add_mutually_exclusive_group()
-    validation.add_argument("--val-split", type=float, metavar="F",
+    validation.add_argument("--val-split", type=fraction("data.val_split"), metavar="F",
                             help="hold out this fraction of the training text for validation")
     validation.add_argument("--no-validation", action="store_true",
                             help="train without validation data (explicit opt-in)")
-    parser.add_argument("--max-steps", type=int, metavar="N",
+    parser.add_argument("--max-steps", type=positive_int("schedule.total_steps"), metavar="N",
                         help="set the run length (schedule.total_steps); with --resume, "
                              "extends the run")
 
@@ -183,6 +189,19 @@ def _load(path: Path) -> Any:
         raise NtTuiError(exc.problems[0], hint=exc.hint) from None
 
 
+def _refuse_errors(preflight: Any, config_path: Path) -> None:
+    """Raise the first ERROR finding as bad input (one line: the problem and its fix)."""
+    from nt_tui.config.preflight import Level
+    from nt_tui.errors import NtTuiError
+
+    errors = [f for f in preflight.findings if f.level is Level.ERROR]
+    if not errors:
+        return
+    more = f"; {len(errors) - 1} more problem(s): `nt-tui check {config_path}` lists them" \
+        if len(errors) > 1 else ""
+    raise NtTuiError(errors[0].message, hint=(errors[0].fix or "fix the config") + more)
+
+
 def _headless(args: argparse.Namespace) -> int:
     from nt_tui.config.preflight import Level, apply_changes, run_preflight
     from nt_tui.config.review import render_text
@@ -198,11 +217,8 @@ def _headless(args: argparse.Namespace) -> int:
                              hint="check --val-split (0 < F < 1) and --max-steps (N > 0)") \
                 from None
     preflight = run_preflight(config, args.config)
+    _refuse_errors(preflight, args.config)
     _say(render_text(preflight))
-    errors = [f for f in preflight.findings if f.level is Level.ERROR]
-    if errors:
-        _say(f"nt-tui: refused: {len(errors)} error(s) above; fix them and run again", err=True)
-        return EXIT_FAILED
     for finding in [f for f in preflight.findings if f.level is Level.CHOICE]:
         if not _interactive():
             _say(f"nt-tui: refused: {finding.message}. Choose on the command line: "
@@ -233,7 +249,7 @@ def _headless(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from nt_tui.config.preflight import Level, apply_changes, run_preflight
+    from nt_tui.config.preflight import apply_changes, run_preflight
     from nt_tui.errors import NtTuiError
     from nt_tui.runfmt import CONFIG_FILE
 
@@ -247,11 +263,7 @@ def _resume(args: argparse.Namespace) -> int:
         config = apply_changes(config, {"schedule.total_steps": args.max_steps,
                                         "schedule.epochs": None})
     preflight = run_preflight(config, config_path)
-    errors = [f for f in preflight.findings if f.level is Level.ERROR]
-    if errors:
-        for finding in errors:
-            _say(f"nt-tui: error: {finding.message} ({finding.fix})", err=True)
-        return EXIT_FAILED
+    _refuse_errors(preflight, config_path)
     from nt_tui.engine.trainer import Trainer
 
     return _train(lambda control, listener: Trainer(

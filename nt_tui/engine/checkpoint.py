@@ -12,6 +12,7 @@ import os
 import random
 import re
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from nt_tui.errors import NtTuiError
 CHECKPOINT_FORMAT = 1
 BEST_NAME = "best.pt"
 STEP_PATTERN = re.compile(r"^step_(\d{8})\.pt$")
+#: Characters of a loader's error message kept in ours (torch's run to several lines).
+MAX_DETAIL = 240
 
 
 def step_name(step: int) -> str:
@@ -40,13 +43,45 @@ def save_atomic(state: dict[str, Any], path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
+            writer = _ErrorKeepingWriter(handle, str(path))
+            try:
+                torch.save(state, writer)
+            except RuntimeError:
+                if writer.error is None:
+                    raise
+            # torch's zip writer swallows the OSError of a failed write (disk full, file too
+            # large): it reports "unexpected pos", or nothing at all. Raise the real error.
+            if writer.error is not None:
+                raise writer.error
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class _ErrorKeepingWriter:
+    """A file-like `write` for torch.save that keeps the first OSError it meets."""
+
+    def __init__(self, handle: Any, name: str) -> None:
+        self.handle = handle
+        self.name = name
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        if self.error is not None:
+            return 0
+        try:
+            return self.handle.write(data)
+        except OSError as exc:
+            if exc.filename is None:
+                exc.filename = self.name
+            self.error = exc
+            return 0
+
+    def flush(self) -> None:
+        self.handle.flush()
 
 
 def step_checkpoints(folder: Path) -> list[tuple[int, Path]]:
@@ -77,14 +112,30 @@ def prune(folder: Path, keep_last: int) -> list[Path]:
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Read a checkpoint with `weights_only=True`; `NtTuiError` if unreadable."""
+    older = "move this file aside to use the run's previous checkpoint"
+    if not path.is_file():
+        raise NtTuiError(f"checkpoint not found: {path}", hint="check the run directory")
+    size = path.stat().st_size
+    if size == 0:
+        raise NtTuiError(f"checkpoint {path} is empty (0 bytes)", hint=older)
+    if not zipfile.is_zipfile(path):
+        raise NtTuiError(f"checkpoint {path} is truncated or not a PyTorch file ({size:,} "
+                         "bytes with no complete archive)", hint=older)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise NtTuiError(f"checkpoint not found: {path}", hint="check the run directory") \
-            from None
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same advice
-        raise NtTuiError(f"cannot read checkpoint {path}: {exc}",
-                         hint="resume from an older checkpoint (delete this one)") from None
+        detail = " ".join(str(exc).split())
+        code = re.search(r"Unsupported global: GLOBAL (\S+)", detail)
+        if code:
+            raise NtTuiError(f"checkpoint {path} holds pickled code ({code.group(1)}), which "
+                             "nt-tui never runs (it loads with weights_only=True)",
+                             hint="use a checkpoint written by nt-tui train") from None
+        unpickler = re.search(r"WeightsUnpickler error: (.*?\.)(?: |$)", detail)
+        if unpickler:
+            detail = unpickler.group(1)
+        if len(detail) > MAX_DETAIL:
+            detail = detail[:MAX_DETAIL] + "..."
+        raise NtTuiError(f"cannot read checkpoint {path}: {detail}", hint=older) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise NtTuiError(f"{path} is not an nt-tui checkpoint (format {CHECKPOINT_FORMAT})",
                          hint="resume from a run directory written by nt-tui train")

@@ -7,12 +7,19 @@
 - `TrainingControl`: thread-safe requests from any thread; the engine honours them between
   optimizer steps (with several processes: at the next log step, all processes together).
 
+- `stop_runs_on_signals()`: for a front end whose runs train in threads (the app): SIGHUP
+  (the terminal or SSH connection went away) and SIGTERM stop every active run after its
+  current step with a final checkpoint, and leaving the block waits for them to finish.
+
 Record and event keys are documented in docs/run-format.md.
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import threading
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 #: Keys of every metric record, in the order of the CSV columns. Validation steps add
@@ -39,6 +46,8 @@ class TrainingControl:
         self._running.set()
         self._stop = threading.Event()
         self._checkpoint = threading.Event()
+        self._idle = threading.Event()
+        self._idle.set()
         self.stop_reason = ""
 
     def pause(self) -> None:
@@ -77,3 +86,81 @@ class TrainingControl:
     def wait_while_paused(self, timeout: float) -> bool:
         """Block up to `timeout` seconds while paused; True when running again."""
         return self._running.wait(timeout)
+
+    # ------------------------------------------------ the engine marks its active runs
+
+    def enter_run(self) -> None:
+        """Called by the engine when a run starts using this control."""
+        self._idle.clear()
+        with _ACTIVE_LOCK:
+            _ACTIVE.add(self)
+
+    def leave_run(self) -> None:
+        """Called by the engine when the run ended (summary written)."""
+        with _ACTIVE_LOCK:
+            _ACTIVE.discard(self)
+        self._idle.set()
+
+    def wait_until_idle(self, timeout: float | None = None) -> bool:
+        """Block until no run uses this control; True when none does."""
+        return self._idle.wait(timeout)
+
+
+_ACTIVE: set[TrainingControl] = set()
+_ACTIVE_LOCK = threading.Lock()
+#: Signals after which a front end's threaded runs stop with a final checkpoint.
+HANGUP_SIGNALS = ("SIGHUP", "SIGTERM")
+
+
+def active_controls() -> list[TrainingControl]:
+    """The controls of the runs training in this process now."""
+    with _ACTIVE_LOCK:
+        return list(_ACTIVE)
+
+
+def stop_all(reason: str) -> int:
+    """Ask every active run to stop after its current step; returns how many."""
+    controls = active_controls()
+    for control in controls:
+        control.stop(reason)
+    return len(controls)
+
+
+def wait_all(timeout: float | None = None) -> bool:
+    """Wait until every active run has ended; True when none is left."""
+    for control in active_controls():
+        if not control.wait_until_idle(timeout):
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def stop_runs_on_signals(on_signal: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Inside the block, SIGHUP and SIGTERM stop every active run (final checkpoint) and call
+    `on_signal(name)` (the app exits with it); leaving the block stops runs still going and
+    waits until they have written their final checkpoint.
+
+    Install from the main thread (signal handlers can only be set there); elsewhere the block
+    only waits for the runs on leaving.
+    """
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        del frame
+        name = signal.Signals(signum).name
+        stop_all(f"stopped by {name}")
+        if on_signal is not None:
+            on_signal(name)
+
+    if threading.current_thread() is threading.main_thread():
+        for name in HANGUP_SIGNALS:
+            signum = getattr(signal, name, None)
+            if signum is not None:
+                previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        stop_all("the app closed")
+        wait_all()
+        for signum, old in previous.items():
+            signal.signal(signum, old)

@@ -87,7 +87,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         return "-" if value is None else format(value, spec)
 
     steps = f"{summary.get('total_steps', 0)} of {summary.get('planned_steps', '?')}"
-    best = f"{number('best_val_loss')} at step {summary.get('best_val_step', '-')}"
+    best = f"{number('best_val_loss')} at step {summary.get('best_val_step') or '-'}"
     speed = (f"{number('samples_per_s', ',.1f')} samples/s, "
              f"{number('tokens_per_s', ',.0f')} tokens/s")
     lines = [

@@ -97,8 +97,11 @@ def describe_failure(exc: BaseException) -> str:
     if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
         return ("out of memory: lower data.batch_size or data.seq_len (raise data.grad_accum "
                 "to keep the tokens per step), or use a smaller model")
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"disk full while writing {exc.filename or 'the run directory'}: free some space"
+    if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+        return (f"file too large while writing {exc.filename or 'the run directory'} (a file "
+                "size limit, `ulimit -f`, or the file system's maximum)")
     if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
         return f"cannot write {exc.filename or 'the run directory'}: {exc.strerror}"
     return f"{type(exc).__name__}: {exc}"
@@ -124,6 +127,9 @@ class Trainer:
                                  hint="the run stopped before its first checkpoint; start it "
                                       "again without --resume")
             self.run_dir = resume if resume.is_dir() else resume.parent.parent
+            # Read now: an unreadable checkpoint is bad input, refused before the run starts
+            # (and before anything is written to the run directory).
+            self._resume_state: dict[str, Any] | None = ckpt.load_checkpoint(self.resume_from)
         elif run_dir is not None:
             self.run_dir = Path(run_dir)
             if is_run_dir(self.run_dir):
@@ -164,6 +170,7 @@ class Trainer:
         self._sinks: list[Sink] = []
         self._is_main = True
         self.status, self._reason, self._traceback = "running", "", ""
+        self.control.enter_run()
         try:
             self._setup()
             self._loop()
@@ -181,7 +188,10 @@ class Trainer:
             self._emit("failure", self.step, self._reason,
                        **({"traceback": self._traceback} if self._traceback else {}))
         finally:
-            self._finish()
+            try:
+                self._finish()
+            finally:
+                self.control.leave_run()
         return self.summary
 
     # ------------------------------------------------------------------------ setup
@@ -200,7 +210,7 @@ class Trainer:
         self._is_main = acc.is_main_process
         self.world = acc.num_processes
         self._share_cpu_threads()
-        state = ckpt.load_checkpoint(self.resume_from) if self.resume_from else None
+        state, self._resume_state = getattr(self, "_resume_state", None), None
         if not state:
             self._share_run_dir()
 
@@ -222,6 +232,11 @@ class Trainer:
         self._inner_optimizer = optimizer
         self._scaled = acc.scaler is not None
         self._device_skip = self._fused and not self._scaled
+        # Without loss scaling, and with plain or DDP processes (gradients already averaged
+        # by backward), accelerate's optimizer wrapper and clip_grad_norm_ only add per-step
+        # Python work (its step looks for optional packages on disk twice per call): use the
+        # torch calls directly there. Sharded back ends (FSDP, DeepSpeed, XLA) keep accelerate's.
+        self._direct = not self._scaled and self._plain_or_ddp(acc)
         self._params = [p for p in self.model.parameters() if p.requires_grad]
         self._clip = config.regularization.grad_clip
         self.num_params = sum(p.numel() for p in self._raw_model.parameters())
@@ -245,6 +260,13 @@ class Trainer:
             ckpt.restore_rng_state(rng[min(acc.process_index, len(rng) - 1)])
         else:
             set_seed(config.seed + acc.process_index)  # dropout differs across processes
+
+    @staticmethod
+    def _plain_or_ddp(acc: Any) -> bool:
+        from accelerate.utils import DistributedType
+
+        return acc.distributed_type in (DistributedType.NO, DistributedType.MULTI_CPU,
+                                        DistributedType.MULTI_GPU)
 
     def _share_cpu_threads(self) -> None:
         """Split the cores between the processes of one machine, unless OMP_NUM_THREADS says
@@ -388,18 +410,21 @@ class Trainer:
                 acc.backward(loss / accum if accum > 1 else loss)
             loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
         step_loss = loss_sum / accum if accum > 1 else loss_sum
-        norm = acc.clip_grad_norm_(self._params, self._clip if self._clip > 0 else math.inf)
+        max_norm = self._clip if self._clip > 0 else math.inf
+        norm = torch.nn.utils.clip_grad_norm_(self._params, max_norm) if self._direct else \
+            acc.clip_grad_norm_(self._params, max_norm)
         finite = self.stats.update(step_loss, norm, check_grads=not self._scaled)
         if want_layers:
             self._layer_norms = self._layer_grad_norms(norm)
         if check:
             self.silent.before_step()
+        optimizer = self._inner_optimizer if self._direct else self.optimizer
         if self._device_skip:
             self._inner_optimizer.found_inf = (~finite).float()
-            self.optimizer.step()
+            optimizer.step()
         elif bool(finite) or self._scaled:  # fallback: one host sync per step
-            self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
         self._samples_done += self.config.data.batch_size * accum * self.world
         return finite
 

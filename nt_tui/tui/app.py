@@ -108,6 +108,24 @@ class NtTuiApp(App):
 
 
 def run_app(config_path: Path | None = None, area: str | None = None, **area_args: Any) -> int:
-    """Run the app full-screen; returns the exit code."""
-    NtTuiApp(config_path=config_path, area=area, area_args=area_args).run()
+    """Run the app full-screen; returns the exit code.
+
+    A hang-up (the SSH connection dropped) or SIGTERM stops any training after its current
+    step with a final checkpoint, and the app exits once the run has written it.
+    """
+    import asyncio
+
+    from nt_tui.engine.control import stop_runs_on_signals
+
+    app = NtTuiApp(config_path=config_path, area=area, area_args=area_args)
+
+    def exit_app(name: str) -> None:
+        del name
+        try:  # the handler runs on the main thread, between steps of the app's event loop
+            asyncio.get_running_loop().call_soon_threadsafe(app.exit)
+        except RuntimeError:
+            app.exit()
+
+    with stop_runs_on_signals(exit_app):
+        app.run()
     return 0
