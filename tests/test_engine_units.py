@@ -292,6 +292,10 @@ def test_recommendations():
     assert advice["verdict"] == "overfitting" and advice["stop_at_step"] == 400
     falling = Curves(train=[(s, 5.0 - s / 500) for s in steps])
     assert recommend(falling)["verdict"] == "underfitting"
+    # still falling when stopped at step 1000 of 2000: finish the run, not "underfitting"
+    early = recommend(falling, planned_steps=2000)
+    assert early["verdict"] == "stopped_early" and "--resume" in early["message"]
+    assert recommend(falling, planned_steps=1000)["verdict"] == "underfitting"
     assert recommend(healthy, failed_nan=True)["verdict"] == "unstable"
     assert recommend(Curves(train=healthy.train, warnings={"loss_spike": 3}))["verdict"] == \
         "unstable"

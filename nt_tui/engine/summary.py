@@ -35,10 +35,13 @@ def _finite(points: list[tuple[int, float]]) -> list[tuple[int, float]]:
     return [(step, value) for step, value in points if math.isfinite(value)]
 
 
-def recommend(curves: Curves, failed_nan: bool = False) -> dict[str, Any]:
+def recommend(curves: Curves, failed_nan: bool = False,
+              planned_steps: int | None = None) -> dict[str, Any]:
     """{verdict, message, knowledge[, stop_at_step]} for a run's curves.
 
     `curves.train` should be the smoothed train loss (train_loss_avg) so noise is not trend.
+    `planned_steps`, when given, tells a run stopped early (still falling: resume it) from one
+    that used its whole budget and still underfits.
     """
     spikes = curves.warnings.get("loss_spike", 0) + curves.warnings.get("grad_spike", 0)
     nan = failed_nan or bool(curves.warnings.get("nan_inf"))
@@ -68,6 +71,13 @@ def recommend(curves: Curves, failed_nan: bool = False) -> dict[str, Any]:
     tail_end = sum(value for _, value in train[-3:]) / len(train[-3:])
     still_falling = tail_from > 0 and (tail_from - tail_end) / tail_from > STILL_FALLING
     barely = first > 0 and (first - last) / first < BARELY_LEARNED
+    stopped_early = planned_steps is not None and train[-1][0] < planned_steps
+    if still_falling and stopped_early:
+        return {"verdict": "stopped_early",
+                "message": f"stopped early at step {train[-1][0]} of {planned_steps} while the "
+                           f"loss was still falling ({tail_from:.4f} -> {tail_end:.4f}): resume "
+                           "the run (nt-tui train --resume RUN_DIR) to finish it",
+                "knowledge": "common-failures.md#healthy-training"}
     if still_falling or barely:
         why = ("the loss barely fell: check the learning rate and the data" if barely else
                f"the train loss was still falling ({tail_from:.4f} -> {tail_end:.4f} over the "

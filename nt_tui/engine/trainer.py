@@ -772,5 +772,6 @@ class Trainer:
             "best_checkpoint": self._best_ckpt,
             "logs": logs,
             "warnings": dict(curves.warnings),
-            "recommendation": recommend(curves, failed_nan="NaN" in self._reason),
+            "recommendation": recommend(curves, failed_nan="NaN" in self._reason,
+                                        planned_steps=self.total_steps),
         }

@@ -30,7 +30,7 @@ HEADLINES = {"finished": ("✔", "green", "Training complete"),
              "failed": ("✖", "red", "Training failed")}
 VERDICT_MARKS = {"converged_well": ("✔", "green"), "overfitting": ("▲", "yellow"),
                  "underfitting": ("▲", "yellow"), "unstable": ("✖", "red"),
-                 "too_short": ("•", "yellow")}
+                 "too_short": ("•", "yellow"), "stopped_early": ("•", "yellow")}
 #: The summary draws the loss chart when the screen has this many rows.
 CHART_MIN_ROWS = 30
 
