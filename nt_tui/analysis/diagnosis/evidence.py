@@ -289,7 +289,10 @@ def _loss_evidence(metric: str, steps: np.ndarray, values: np.ndarray,
     final = float(np.median(values[-tail_n:]))
     head = float(trend[0])
     if from_start:  # the first drop can come before the first log: start from step 0's loss
-        head = max(start_level, uniform or 0.0)
+        # (a fresh model's loss is near ln(vocab) and barely noisy, so the first logged value
+        # is the best measure of the start; the median of the first three mixes in points
+        # that have already fallen when the log is coarse)
+        head = max(start_level, initial, uniform or 0.0)
     decrease_rel = (head - final) / abs(head) if head else 0.0
     quarter = float(np.interp(first_step + 0.25 * span, steps, trend))
     total = head - final
@@ -297,7 +300,17 @@ def _loss_evidence(metric: str, steps: np.ndarray, values: np.ndarray,
     tail_start = float(np.interp(first_step + (1 - th.TAIL_SHARE) * span, steps, trend))
     tail_change = (tail_start - float(trend[-1])) / abs(tail_start) if tail_start else 0.0
     tail_share = (tail_start - float(trend[-1])) / total if early_share is not None else None
-    band = abs(final) * 2 * th.PLATEAU_REL
+    half = values[points // 2:]
+    local = rolling_median(values, odd_window(points, 0.02, smallest=7, largest=51))[points // 2:]
+    level = float(np.median(np.abs(local))) or 1.0
+    noise_rel = robust_sigma(half - local) / level
+    # the plateau band: within 2 x PLATEAU_REL of the final value, or within the smoothed
+    # curve's own noise (a sparse log of single-step losses, e.g. one step in ten, wanders by
+    # more than that around a flat line: the median of w points has a standard error of
+    # ~1.25 sigma / sqrt(w))
+    window = odd_window(points, 0.05)
+    band = max(abs(final) * 2 * th.PLATEAU_REL,
+               th.PLATEAU_NOISE_SIGMAS * 1.25 * noise_rel * level / math.sqrt(window))
     outside = np.nonzero(np.abs(trend - final) > band)[0]
     plateau_from = int(steps[outside[-1] + 1]) if outside.size and outside[-1] + 1 < points \
         else (int(steps[0]) if not outside.size else last_step)
@@ -305,10 +318,6 @@ def _loss_evidence(metric: str, steps: np.ndarray, values: np.ndarray,
     min_index = int(np.argmin(body))
     rise = (float(np.median(trend[-tail_n:])) - float(body[min_index])) / abs(body[min_index]) \
         if body[min_index] else 0.0
-    half = values[points // 2:]
-    local = rolling_median(values, odd_window(points, 0.02, smallest=7, largest=51))[points // 2:]
-    level = float(np.median(np.abs(local))) or 1.0
-    noise_rel = robust_sigma(half - local) / level
     early_mask = steps <= first_step + th.EARLY_SHARE * span
     early_rise, early_step = 0.0, None
     if from_start and early_mask.sum() > 1 and start_level > 0:

@@ -433,7 +433,9 @@ def rule_lr_too_low(ev: Evidence) -> Finding:
         steady = ramp(loss.early_share, th.CONVEX_SHARE, 0.25) * ramp(
             loss.tail_share, 0.6, 0.45) * ramp(loss.tail_share, 0.15, 0.3)
         if steady > 0:
-            finding.add(0.7 * steady,
+            # the shape alone, with no LR value in the log or config, is a hint that stays
+            # below what outranks "healthy" (a curve can be near-linear for other reasons)
+            finding.add((0.7 if ev.peak_lr else 0.5) * steady,
                         f"the loss falls almost linearly: {pct(loss.early_share)} of its "
                         f"decrease came in the first quarter of the run (healthy curves: over "
                         f"{pct(th.CONVEX_SHARE)}) and it is still falling "
@@ -482,8 +484,23 @@ def _table_extreme(ev: Evidence, *, low: bool) -> tuple[float, str | None]:
     where = "below" if low else "above"
     size = f"for {num(ev.context.num_params)} parameters" if for_size else \
         "(the table's value for any model size)"
-    return 0.6 * strength, (f"peak LR {fmt_lr(peak)} is {num(ratio)}x {where} the size table's "
-                            f"{fmt_lr(table)} {size}")
+    text = f"peak LR {fmt_lr(peak)} is {num(ratio)}x {where} the size table's {fmt_lr(table)} {size}"
+    if not low and not ev.context.optimizer:
+        # the table is Adam's; plain SGD runs at 1e-2 to 1, so a high value from a log that
+        # does not name its optimizer is a hint, not evidence on its own, unless the curve
+        # shows what Adam at such a step size does: a fast first drop, then a stall (most of
+        # the decrease in the first quarter, or little decrease at all within the log)
+        loss = ev.loss
+        stalled = 0.0
+        if loss is not None:
+            stalled = ramp(loss.decrease_rel, th.BARELY_LEARNED_REL, th.BARELY_LEARNED_REL / 2)
+            if loss.early_share is not None:
+                stalled = max(stalled, ramp(loss.early_share, th.STALL_EARLY_SHARE - 0.1,
+                                            th.STALL_EARLY_SHARE))
+        weight = th.UNKNOWN_OPTIMIZER_LR_WEIGHT
+        strength *= weight + (1 - weight) * stalled
+        text += " if the optimizer is Adam-type (the log does not say; SGD runs far higher)"
+    return 0.6 * strength, text
 
 
 def _lr_value_evidence(ev: Evidence, finding: Finding, *, low: bool) -> None:
@@ -704,8 +721,17 @@ def rule_underfitting(ev: Evidence) -> Finding:
     # a capacity limit is approached smoothly and gradually
     # (an immediate stall counts against it only with a sign of a too-large step: noise or an
     # LR far above the size table; a tiny model also reaches its ceiling at once)
-    hint = max(_noisy(ev)[0], _table_extreme(ev, low=False)[0] / 0.6)
+    extreme = _table_extreme(ev, low=False)[0] / 0.6
+    hint = max(_noisy(ev)[0], extreme)
     strength *= (1 - _noisy(ev)[0]) * (1 - 0.7 * _immediate_stall(ev) * hint)
+    # a plateau at an LR far above the size table (30x or more) is that LR's doing, not the
+    # model's capacity: the contract's underfitting is a too-small model or too little training
+    strength *= 1 - 0.7 * extreme
+    # "plateau early": nearly all of the decrease in the first quarter (a run that keeps
+    # improving after that is still learning, not at the model's limit)
+    early = loss.early_share if loss.from_start else None
+    if early is not None:
+        strength *= ramp(early, *th.UNDERFIT_EARLY_SHARE)
     if not strength:
         return finding
     sentence = (f"train loss has been flat at ~{num(loss.final)} since step "
@@ -722,6 +748,9 @@ def rule_underfitting(ev: Evidence) -> Finding:
         finding.add(0.5 * strength, sentence)
     if ev.lr is not None and ev.lr.final_share < th.LR_NEAR_ZERO_SHARE:
         finding.scale(0.5, f"but the LR has decayed to {pct(ev.lr.final_share)} of its peak")
+    if finding.strength and early is not None:
+        finding.note(f"{pct(early)} of the decrease came in the first quarter of the run, "
+                     "then it stopped improving")
     if finding.strength and not loss.from_start:
         finding.scale(0.7, f"the log starts at step {step(loss.first_step)} (resumed): how early "
                            "the plateau began cannot be seen")

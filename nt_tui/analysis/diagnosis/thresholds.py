@@ -79,6 +79,10 @@ LR_TABLE_FACTOR = 3.0
 #: An LR this many times off the table is evidence on its own (fine-tuning LRs sit up to
 #: ~10x below the pre-training table, so the bar is well above that).
 LR_TABLE_EXTREME = 30.0
+#: Weight of an LR far above the (Adam) table when the log does not name its optimizer:
+#: plain SGD's useful range is 1e-2 to 1, so the value alone stays below what outranks
+#: "healthy" (0.6 x 0.75 = 0.45 < ~0.55).
+UNKNOWN_OPTIMIZER_LR_WEIGHT = 0.75
 
 # --- learning-rate schedule ---------------------------------------------------------------
 #: An LR below this share of its peak is "near zero" (nt-tui's default floor is 10%).
@@ -107,6 +111,9 @@ CONVEX_SHARE = 0.5
 PLATEAU_REL = 0.02
 #: A total relative decrease below this is "flat from the start".
 FLAT_REL = 0.02
+#: The plateau band is at least this many standard errors of the smoothed curve wide (3
+#: sigma: a flat curve's smoothed noise stays inside it 99.7% of the time).
+PLATEAU_NOISE_SIGMAS = 3.0
 #: A from-scratch run whose loss fell less than this has barely learned (healthy runs fall by
 #: a third or more from ln(vocab); a too-small model still learns the easy part first).
 BARELY_LEARNED_REL = 0.15
@@ -172,6 +179,11 @@ LEAKAGE_MANY_EPOCHS = 30.0
 UNDERFIT_GAP_REL = 0.05
 #: ... and the train loss changing less than this over the tail of the run.
 UNDERFIT_TAIL_REL = 0.03
+#: "Plateau early": a model at its capacity limit has done nearly all of its decrease in the
+#: first quarter of the run (from this share up to the second value, full weight); a healthy
+#: run that is still learning keeps a sixth or more of its decrease for the last three
+#: quarters, however flat its tail looks on a short run with a decaying LR.
+UNDERFIT_EARLY_SHARE = (0.7, 0.85)
 #: A plateau reached while the LR was still above this share of its peak is the model's
 #: limit; one reached only as the schedule decayed the LR below LR_PLATEAU_DECAYED_SHARE is
 #: the schedule finishing its job (a cosine is at ~40% of its peak at 60% of the run).
