@@ -3,11 +3,13 @@ checked for NaN, zero and exploding weights; clear errors for missing, truncated
 incompatible checkpoints."""
 
 import json
+import math
 import shutil
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from textual.widgets import DataTable, Input, OptionList, Static
 
 from conftest import EXAMPLES, run_cli
@@ -140,8 +142,15 @@ def test_missing_truncated_and_incompatible(run_dir: Path, tmp_path: Path):
     best.write_bytes(b"")
     with pytest.raises(NtTuiError, match="empty"):
         validate_checkpoint(best)
+    # another checkpoint of the run still validates; the damaged best.pt is a finding
+    report = validate_checkpoint(copy / "checkpoints" / "step_00000008.pt")
+    assert report.best is None and math.isfinite(report.result.loss)
+    assert any(f.level == "warning" and "not compared with best.pt" in f.message
+               and "empty" in f.message for f in report.findings)
     other = tmp_path / "other.yaml"
-    other.write_text((copy / "config.yaml").read_text().replace("size: nano", "size: micro"))
+    wider = yaml.safe_load((copy / "config.yaml").read_text())
+    wider["model"].update(size="micro", n_layer=None, n_head=None, n_embd=None)
+    other.write_text(yaml.safe_dump(wider))
     with pytest.raises(NtTuiError, match="does not fit the model") as error:
         validate_checkpoint(copy / "checkpoints" / "step_00000008.pt", config=other)
     assert "--config" in error.value.hint

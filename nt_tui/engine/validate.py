@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from nt_tui.checkpoint_validation import (CheckpointInfo, EvalResult, TensorStats,
+from nt_tui.checkpoint_validation import (CheckpointInfo, EvalResult, Finding, TensorStats,
                                           ValidationReport, check_against_log, check_weights,
                                           group_layers, read_run_log)
 from nt_tui.config.defaults import ResolvedConfig, resolve
@@ -255,8 +255,12 @@ def validate_checkpoint(path: Path, *, data: Path | None = None, config: Path | 
     report.findings = check_weights(tensors, info.step) + log_findings
     best_path = checkpoint.parent / ckpt.BEST_NAME
     if compare_best and checkpoint.name != ckpt.BEST_NAME and best_path.is_file():
-        best_state = read_checkpoint(best_path)
-        _load_weights(task, best_state, best_path, config_path)
-        report.best = evaluate(task, batches, data_name, target, run_config.precision)
-        report.best_path = str(best_path)
+        try:  # a damaged best.pt must not stop the validation of another checkpoint
+            best_state = read_checkpoint(best_path)
+            _load_weights(task, best_state, best_path, config_path)
+        except NtTuiError as exc:
+            report.findings.append(Finding("warning", f"not compared with best.pt: {exc.message}"))
+        else:
+            report.best = evaluate(task, batches, data_name, target, run_config.precision)
+            report.best_path = str(best_path)
     return report
