@@ -57,7 +57,7 @@ def run_target(name: str, examples: int) -> tuple[int, float, str]:
 
 def _describe(exc: BaseException) -> list[str]:
     """One short block per distinct failure: the error and Hypothesis' smallest input."""
-    if isinstance(exc, BaseExceptionGroup):
+    if hasattr(exc, "exceptions"):  # an exception group (Hypothesis reports several)
         return [line for inner in exc.exceptions for line in _describe(inner)]
     lines = [f"  {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"]
     lines += [f"    {' '.join(note.split())[:600]}" for note in getattr(exc, "__notes__", [])

@@ -1,7 +1,6 @@
 """Defaults from model size and the warmup rule, and the table the knowledge document shows."""
 
 import re
-from pathlib import Path
 
 import pytest
 

@@ -8,10 +8,8 @@ with `torch.load(weights_only=True)`: loading a checkpoint never runs code from 
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import numpy as np
 import torch
 
 from nt_tui.errors import NtTuiError
+from nt_tui.runfmt import atomic_file
 
 CHECKPOINT_FORMAT = 1
 BEST_NAME = "best.pt"
@@ -39,26 +38,17 @@ def save_atomic(state: dict[str, Any], path: Path) -> None:
     On any error (disk full, permission denied) the temp file is removed and the previous file
     at `path` is untouched; the error propagates.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            writer = _ErrorKeepingWriter(handle, str(path))
-            try:
-                torch.save(state, writer)
-            except RuntimeError:
-                if writer.error is None:
-                    raise
-            # torch's zip writer swallows the OSError of a failed write (disk full, file too
-            # large): it reports "unexpected pos", or nothing at all. Raise the real error.
-            if writer.error is not None:
-                raise writer.error
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as handle:
+        writer = _ErrorKeepingWriter(handle, str(path))
+        try:
+            torch.save(state, writer)
+        except RuntimeError:
+            if writer.error is None:
+                raise
+        # torch's zip writer swallows the OSError of a failed write (disk full, file too
+        # large): it reports "unexpected pos", or nothing at all. Raise the real error.
+        if writer.error is not None:
+            raise writer.error
 
 
 class _ErrorKeepingWriter:

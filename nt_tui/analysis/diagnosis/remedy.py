@@ -132,7 +132,6 @@ def run_verification(plan: FixPlan, steps: int, *, from_checkpoint: bool,
     worker thread."""
     from nt_tui.config.defaults import resolve
     from nt_tui.config.preflight import apply_changes
-    from nt_tui.engine import checkpoint as ckpt
     from nt_tui.engine.trainer import Trainer, TrainingControl, portable_config_text
 
     if not VERIFY_MIN_STEPS <= steps <= VERIFY_MAX_STEPS:
