@@ -347,3 +347,28 @@ def test_stacking_prior_reproduces_the_temperature_softmax_and_fitting_moves_it(
     assert max(after, key=after.get) == "overfitting"
     assert stacking.log_loss(fitted_w, fitted_b, x, ["overfitting"] * 20) < \
         stacking.log_loss(weights, bias, x, ["overfitting"] * 20)
+
+
+def test_unstable_loss_keeps_the_paired_cause_as_an_alternative():
+    # an unstable loss at a huge LR with no grad norm logged: a step size too large and
+    # gradients that blow up look the same, so the weaker one stays in the top three (below
+    # the stronger), with a sentence saying why; a healthy run gets no such pairing
+    from nt_tui.analysis.diagnosis.core import PAIRED_CAUSE_SHARE
+
+    rng = np.random.default_rng(5)
+    loss = healthy_loss(seed=5)
+    loss[300:] = loss[299] * np.geomspace(1, 6, 300) + rng.normal(0, 0.2, 300)
+    result = diagnose(history(train_loss=loss, lr=np.full(600, 0.8)), context=VOCAB)
+    ranked = [h.cause for h in result.hypotheses]
+    assert "loss_unstable" in result.symptoms
+    assert {"lr_too_high", "exploding_gradients"} <= set(ranked[:3]), ranked
+    high, low = sorted((result.strengths["lr_too_high"],
+                        result.strengths["exploding_gradients"]), reverse=True)
+    assert low >= PAIRED_CAUSE_SHARE * high - 1e-3
+    paired = result.hypotheses[ranked.index("exploding_gradients")] \
+        if result.strengths["exploding_gradients"] < high else result.hypotheses[
+        ranked.index("lr_too_high")]
+    assert any("look alike" in sentence for sentence in paired.evidence)
+    calm = diagnose(history(train_loss=healthy_loss(), lr=np.full(600, 1e-3)), context=VOCAB)
+    assert top(calm) == "healthy"
+    assert not any("look alike" in s for h in calm.hypotheses for s in h.evidence)

@@ -1,9 +1,9 @@
 """From rule strengths to calibrated confidences, and how calibration is measured.
 
 Confidences are a softmax of the strengths at temperature `TEMPERATURE`, fitted by
-`bench/diagnosis_dataset.py evaluate --fit` (minimum log-loss of the true cause on the dev
-half of the labelled set; one parameter, so it cannot memorise the set; its ECE is reported
-on the held-out half). The expected calibration error
+`bench/diagnosis_dataset.py evaluate --fit` (minimum log-loss of the true cause on the dev and
+held-out runs of the labelled set; one parameter, so it cannot memorise the set; its ECE is
+judged on the new seeds, which no fit touches). The expected calibration error
 (ECE) of the top-1 confidence is reported in docs/diagnosis.md.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-#: Softmax temperature over rule strengths (fitted on the dev half; see module doc).
+#: Softmax temperature over rule strengths (fitted on dev + held-out; see module doc).
 TEMPERATURE = 0.15
 #: Bins of the expected calibration error (Guo et al. 2017, "On calibration of modern
 #: neural networks", use 10-15 equal-width bins).

@@ -27,6 +27,15 @@ SYMPTOM_HEALTHY_DISCOUNT = 0.15
 #: A problem of strength s scales "healthy" by (1 - HEALTHY_SUPPRESSION x s): with healthy's
 #: base of 0.8 a problem needs a strength above ~0.55 to outrank it.
 HEALTHY_SUPPRESSION = 0.6
+#: Causes the logged curves cannot tell apart once the loss is unstable or the grad norm
+#: exploded: a step size too large blows the gradients up, and gradients that blow up take a
+#: step too large (the symptom table lists each as an alternative of the other under
+#: loss_unstable and gradient_explosion). Without per-step evidence of which grew first, each
+#: keeps PAIRED_CAUSE_SHARE of the other's strength, so the other stays in the top three; the
+#: share is below 1, so the stronger evidence still decides the first place.
+PAIRED_CAUSES = (("lr_too_high", "exploding_gradients"),)
+PAIRED_SYMPTOMS = ("loss_unstable", "gradient_explosion")
+PAIRED_CAUSE_SHARE = 0.7
 #: Hypotheses below this confidence are not listed beyond the first MIN_HYPOTHESES.
 MIN_LISTED_CONFIDENCE = 0.01
 #: Hypotheses in a report: always the top MIN_HYPOTHESES (the cause and two alternatives),
@@ -132,6 +141,23 @@ def _apply_symptoms(findings: dict[str, Finding], symptoms: list[str]) -> None:
         findings["healthy"].scale(1 - SYMPTOM_HEALTHY_DISCOUNT)
 
 
+def _pair_causes(findings: dict[str, Finding], symptoms: set[str]) -> None:
+    """Keep each cause of a `PAIRED_CAUSES` pair at `PAIRED_CAUSE_SHARE` of the other's
+    strength when the run shows one of `PAIRED_SYMPTOMS` (both from the rules' strengths
+    before this step, so the order of the pair does not matter)."""
+    if not symptoms & set(PAIRED_SYMPTOMS):
+        return
+    for first, second in PAIRED_CAUSES:
+        before = {first: findings[first].strength, second: findings[second].strength}
+        for cause, other in ((first, second), (second, first)):
+            floor = PAIRED_CAUSE_SHARE * before[other]
+            if floor > before[cause]:
+                findings[cause].add(floor, f"{CAUSES_BY_ID[other].title.lower()} and "
+                                           f"{CAUSES_BY_ID[cause].title.lower()} look alike in "
+                                           "this log (an unstable loss, no per-step evidence "
+                                           "of which grew first): kept as the alternative")
+
+
 def diagnose(history: "RunHistory", symptoms: Iterable[str] = (),
              context: RunContext | None = None) -> Diagnosis:
     """Rank every cause for `history`. `symptoms` (wizard names) are what the user saw;
@@ -149,6 +175,8 @@ def diagnose(history: "RunHistory", symptoms: Iterable[str] = (),
     findings = {cause: rule(evidence) for cause, rule in RULES.items()}
     problems = max(f.strength for cause, f in findings.items() if cause != "healthy")
     findings["healthy"].scale(1 - HEALTHY_SUPPRESSION * problems)
+    inferred = infer_symptoms(evidence)
+    _pair_causes(findings, set(given) | set(inferred))
     _apply_symptoms(findings, given)
     strengths = {cause: round(f.strength, 4) if math.isfinite(f.strength) else 0.0
                  for cause, f in findings.items()}
@@ -165,7 +193,7 @@ def diagnose(history: "RunHistory", symptoms: Iterable[str] = (),
                                      CAUSES_BY_ID[cause].knowledge, fix.changes))
     return Diagnosis(
         source=history.source, format=history.format, steps=history.steps,
-        metrics=list(history.metrics), symptoms=given or infer_symptoms(evidence),
+        metrics=list(history.metrics), symptoms=given or inferred,
         symptoms_inferred=not given, hypotheses=hypotheses, evidence=evidence,
         strengths=strengths, available=available)
 
