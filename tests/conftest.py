@@ -11,9 +11,9 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO_ROOT / "examples"
-#: `../shared` beside the repository (the CI clone has it there too).
-SHARED = REPO_ROOT.parent / "shared"
-CORPUS = SHARED / "corpus"
+#: Real logs written by other projects (a copy of `../shared/corpus`, sources in its
+#: MANIFEST.md), kept in the repository so a clean clone tests the readers on them.
+CORPUS = REPO_ROOT / "tests" / "data" / "corpus"
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Every real log in ../shared/corpus loads with the right names and step counts, and
+"""Every real log in tests/data/corpus (a copy of ../shared/corpus) loads with the right names and step counts, and
 `nt-tui analyze` reports numbers for each (the MANIFEST's "what it shows" is the oracle)."""
 
 from __future__ import annotations

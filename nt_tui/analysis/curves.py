@@ -305,7 +305,8 @@ def summarize_lr(history: RunHistory) -> LrSummary | None:
         if len(rates) >= MIN_POINTS:
             table = pd.DataFrame(rates, columns=["lr", "rate"])
             if table["lr"].nunique() > 1 and table["rate"].nunique() > 1:
-                correlation = float(table["lr"].corr(table["rate"], method="spearman"))
+                # Spearman = Pearson on ranks (pandas' method="spearman" needs scipy)
+                correlation = float(table["lr"].rank().corr(table["rate"].rank()))
     span = max(float(steps[-1] - steps[0]), 1.0)
     near_zero = (lrs < th.LR_NEAR_ZERO_SHARE * peak) & (steps > steps[peak_index])
     near_zero_share = float(steps[-1] - steps[near_zero][0]) / span if near_zero.any() else 0.0
