@@ -5,8 +5,11 @@ Two paths give the same table:
 - the fast path, for flat objects of numbers (what every metrics logger writes, nt-tui's
   own metrics.jsonl included): the bytes are turned into comma-separated "key,value" pairs
   and parsed by pandas' C CSV tokenizer, keys as categories. It is used only when checks on
-  the whole buffer prove it exact: one object per line, no nesting, every colon a key
-  separator, every value a number (or null / NaN / Infinity);
+  the whole buffer hold: one object per line, no nesting, every colon a key separator, every
+  value a number (or null / NaN / Infinity). On valid JSON it gives the line-by-line table,
+  except that a null value makes an empty column; it is more lenient with near-JSON lines
+  that `json.loads` rejects (a quoted number, a leading "+" or ".", a stray brace, two
+  objects on one line): their numbers are read instead of the line being skipped;
 - line by line (the same rules as `nt_tui.runfmt.iter_jsonl`, on bytes already read) for
   anything else: nested objects are flattened to "outer/inner" columns, strings and lists are
   ignored, corrupt lines are skipped and counted.
