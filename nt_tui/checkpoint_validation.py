@@ -152,13 +152,10 @@ def read_run_log(run_dir: Path) -> RunLog | None:
 
 
 def _config_name(path: Path) -> str | None:
-    import yaml
+    from nt_tui.runlogs.formats.base import read_yaml_mapping
 
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return None
-    return data.get("name") if isinstance(data, dict) else None
+    data = read_yaml_mapping(path)
+    return data.get("name") if data is not None else None
 
 
 def _relative_gap(a: float, b: float) -> float:

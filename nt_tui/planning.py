@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nt_tui.errors import NtTuiError
+from nt_tui.runfmt import free_path
 from nt_tui.scaling.laws import DEFAULT_MFU, gpu_hours_for, training_flops
 from nt_tui.scaling.quantities import format_count, format_duration, parse_duration
 from nt_tui.tuning.sweep_config import SweepFile, apply_trial_changes, yaml_number
@@ -507,11 +508,7 @@ def plan_slug(plan: ExperimentPlan) -> str:
 def default_plan_path(plan: ExperimentPlan, folder: Path | None = None) -> Path:
     """`plans/<name>.yaml`, with -2, -3 ... when taken (plan files are never overwritten)."""
     folder = Path(folder) if folder is not None else Path(PLAN_DIR)
-    stem = plan_slug(plan)
-    path, suffix = folder / f"{stem}.yaml", 2
-    while path.exists():
-        path, suffix = folder / f"{stem}-{suffix}.yaml", suffix + 1
-    return path
+    return free_path(folder, plan_slug(plan), ".yaml")
 
 
 def write_plan(plan: ExperimentPlan, path: Path, estimate: PlanEstimate | None = None,

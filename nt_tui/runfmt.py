@@ -84,6 +84,15 @@ def write_atomic(path: Path, text: str) -> None:
         handle.write(text.encode("utf-8"))
 
 
+def free_path(folder: Path, stem: str, suffix: str = "") -> Path:
+    """`folder/<stem><suffix>`, or `<stem>-2<suffix>`, `-3` ... when that name is taken: the
+    first name nothing has, so a new file or run directory never replaces an existing one."""
+    path, number = folder / f"{stem}{suffix}", 2
+    while path.exists():
+        path, number = folder / f"{stem}-{number}{suffix}", number + 1
+    return path
+
+
 def repair_torn_tail(path: Path) -> bool:
     """Cut a torn last line (no trailing newline) left by a killed writer. True if cut."""
     if not path.exists() or path.stat().st_size == 0:

@@ -219,3 +219,19 @@ def test_next_free_path_counts_past_existing_files(tmp_path):
     (tmp_path / "a-edited.yaml").write_text("")
     assert next_free_path(base) == tmp_path / "a-edited-2.yaml"
     assert next_free_path(tmp_path / "a-edited.yaml") == tmp_path / "a-edited-2.yaml"
+
+
+async def test_a_config_that_cannot_load_is_a_notification_and_the_review_stays(tmp_path):
+    app = NtTuiApp(config_path=DEMO)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        screen._open_config(str(tmp_path / "missing.yaml"))
+        await pilot.pause()
+        assert app.screen is screen
+        errors = [n for n in app._notifications if n.title == "Cannot open"]
+        assert len(errors) == 1 and errors[0].severity == "error"
+        assert "missing.yaml" in errors[0].message
+        screen._open_config(str(DEMO))
+        await pilot.pause()
+        assert isinstance(app.screen, ConfigReviewScreen) and app.screen is not screen

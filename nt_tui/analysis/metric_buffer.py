@@ -326,3 +326,13 @@ class RunBuffer:
             smooth.last_fed = start + int(fed[-1])
         smooth.values.truncate(start)
         smooth.values.extend(forward_fill(part, carry))
+
+
+def history_buffer(history: Any, name: str, metrics: Iterable[str]) -> RunBuffer:
+    """A buffer named `name` holding the curves of a loaded run history (a `RunHistory`):
+    those of `metrics` its frame has, by logged step."""
+    frame = history.frame
+    present = [m for m in metrics if m in frame.columns]
+    buffer = RunBuffer(name)
+    buffer.extend(frame["step"].to_numpy(), {m: frame[m].to_numpy(dtype=float) for m in present})
+    return buffer

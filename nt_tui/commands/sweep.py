@@ -71,7 +71,7 @@ def _print_result(loaded: Any, rows: list[Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nt_tui.commands.train import _install_stop_handlers, _restore_handlers
+    from nt_tui.commands.train import stop_handlers
     from nt_tui.errors import NtTuiError
     from nt_tui.tuning.sweep import SweepControl, SweepRunner, read_trials
     from nt_tui.tuning.sweep_config import INTERMEDIATE_KEY, load_sweep
@@ -93,11 +93,8 @@ def run(args: argparse.Namespace) -> int:
     runner = SweepRunner(loaded, listener=ProgressPrinter(spec.metric,
                                                           INTERMEDIATE_KEY[spec.metric]),
                          control=control, trials=args.trials)
-    previous = _install_stop_handlers(control)
-    try:
+    with stop_handlers(control):
         outcome = runner.run()
-    finally:
-        _restore_handlers(previous)
     print()
     _print_result(loaded, outcome.rows)
     if outcome.status == "interrupted":

@@ -21,7 +21,8 @@ import math
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -282,19 +283,18 @@ def _train(make_trainer: Callable[[Any, Any], Any]) -> int:
     printer.total_steps = trainer.total_steps
     printer.width = len(str(trainer.total_steps))
     _say(f"\nRun directory: {trainer.run_dir}")
-    previous = _install_stop_handlers(control)
-    try:
+    with stop_handlers(control):
         summary = trainer.run()
-    finally:
-        _restore_handlers(previous)
     _say()
     _say(format_summary(summary))
     return {"finished": 0, "stopped": EXIT_STOPPED}.get(summary["status"], EXIT_FAILED)
 
 
-def _install_stop_handlers(control: Any) -> dict[int, Any]:
-    """The first SIGINT/SIGTERM/SIGHUP stops after the current step with a checkpoint; a
-    second one aborts at once (the last checkpoint stays usable)."""
+@contextmanager
+def stop_handlers(control: Any) -> Iterator[None]:
+    """Inside the block, the first SIGINT/SIGTERM/SIGHUP stops `control`'s run after the
+    current step with a checkpoint; a second one aborts at once (the last checkpoint stays
+    usable). The previous handlers come back on leaving."""
     previous: dict[int, Any] = {}
 
     def handler(signum: int, frame: Any) -> None:
@@ -310,9 +310,8 @@ def _install_stop_handlers(control: Any) -> dict[int, Any]:
         signum = getattr(signal, name, None)
         if signum is not None:
             previous[signum] = signal.signal(signum, handler)
-    return previous
-
-
-def _restore_handlers(previous: dict[int, Any]) -> None:
-    for signum, handler in previous.items():
-        signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)

@@ -38,7 +38,8 @@ from nt_tui.engine.summary import Curves, recommend
 from nt_tui.engine.task import Task, base_dir, build_task, code_dirs
 from nt_tui.errors import NtTuiError
 from nt_tui.resources import DEMO_DATASET_NAME
-from nt_tui.runfmt import CONFIG_FILE, EVENTS_FILE, METRICS_FILE, RunWriter, is_run_dir, iter_jsonl
+from nt_tui.runfmt import (CONFIG_FILE, EVENTS_FILE, METRICS_FILE, RunWriter, free_path,
+                           is_run_dir, iter_jsonl)
 from nt_tui.textdata import dataset_path
 
 __all__ = ["EngineListener", "Trainer", "TrainingControl", "default_run_dir"]
@@ -69,12 +70,7 @@ def default_run_dir(resolved: ResolvedConfig, now: datetime | None = None) -> Pa
                                   "another logging.run_name")
         return path
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
-    path = parent / f"{config.name or 'run'}-{stamp}"
-    suffix = 2
-    while path.exists():
-        path = parent / f"{config.name or 'run'}-{stamp}-{suffix}"
-        suffix += 1
-    return path
+    return free_path(parent, f"{config.name or 'run'}-{stamp}")
 
 
 def portable_config_text(resolved: ResolvedConfig) -> str:

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from nt_tui.runfmt import RunWriter
+from nt_tui.runfmt import RunWriter, free_path
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -41,12 +41,7 @@ def _number(value: Any) -> float | None:
 def new_run_dir(root: str | Path, name: str) -> Path:
     """`root/<name>-<YYYYmmdd-HHMMSS>`, with a counter if that exists already."""
     stem = _SAFE_NAME.sub("-", name).strip("-") or "run"
-    base = Path(root) / f"{stem}-{datetime.now():%Y%m%d-%H%M%S}"
-    candidate, counter = base, 1
-    while candidate.exists():
-        counter += 1
-        candidate = base.with_name(f"{base.name}-{counter}")
-    return candidate
+    return free_path(Path(root), f"{stem}-{datetime.now():%Y%m%d-%H%M%S}")
 
 
 class RunLogger:

@@ -18,38 +18,33 @@ DURATION_SUFFIXES = {"s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0
 _NUMBER = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
 
 
-def parse_count(text: str | float | int, what: str = "count") -> float:
-    """A positive count from a number or text such as `1e21`, `124M`, `7B`, `1.4T`."""
+def _parse_suffixed(text: str | float | int, what: str, suffixes: dict[str, float],
+                    example: str, must_be: str) -> float:
+    """A positive number from a number or text with an optional unit suffix from `suffixes`;
+    bad text is an `NtTuiError` whose hint is "write <example>"."""
     if isinstance(text, (int, float)):
         value = float(text)
     else:
         match = _NUMBER.match(str(text))
         suffix = match.group(2).lower() if match else ""
-        if not match or (suffix and suffix not in COUNT_SUFFIXES):
-            raise NtTuiError(f"cannot read {what} {text!r}",
-                             hint="write a number such as 1e21, 124M, 7B or 1.4T")
-        value = float(match.group(1)) * COUNT_SUFFIXES.get(suffix, 1.0)
+        if not match or (suffix and suffix not in suffixes):
+            raise NtTuiError(f"cannot read {what} {text!r}", hint=f"write {example}")
+        value = float(match.group(1)) * suffixes.get(suffix, 1.0)
     if not (math.isfinite(value) and value > 0):
-        raise NtTuiError(f"{what} must be a positive number, got {text!r}",
-                         hint="write a number such as 1e21, 124M, 7B or 1.4T")
+        raise NtTuiError(f"{what} must be {must_be}, got {text!r}", hint=f"write {example}")
     return value
+
+
+def parse_count(text: str | float | int, what: str = "count") -> float:
+    """A positive count from a number or text such as `1e21`, `124M`, `7B`, `1.4T`."""
+    return _parse_suffixed(text, what, COUNT_SUFFIXES,
+                           "a number such as 1e21, 124M, 7B or 1.4T", "a positive number")
 
 
 def parse_duration(text: str | float | int, what: str = "duration") -> float:
     """Seconds from a number of seconds or text such as `90s`, `10m`, `2.5h`, `3d`."""
-    if isinstance(text, (int, float)):
-        value = float(text)
-    else:
-        match = _NUMBER.match(str(text))
-        suffix = match.group(2).lower() if match else ""
-        if not match or (suffix and suffix not in DURATION_SUFFIXES):
-            raise NtTuiError(f"cannot read {what} {text!r}",
-                             hint="write a duration such as 90s, 10m, 2.5h or 3d")
-        value = float(match.group(1)) * DURATION_SUFFIXES.get(suffix, 1.0)
-    if not (math.isfinite(value) and value > 0):
-        raise NtTuiError(f"{what} must be positive, got {text!r}",
-                         hint="write a duration such as 90s, 10m, 2.5h or 3d")
-    return value
+    return _parse_suffixed(text, what, DURATION_SUFFIXES,
+                           "a duration such as 90s, 10m, 2.5h or 3d", "positive")
 
 
 def format_count(value: float) -> str:

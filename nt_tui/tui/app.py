@@ -14,10 +14,10 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from nt_tui.errors import NtTuiError
 from nt_tui.settings import UserSettings
 from nt_tui.tui.areas import AREAS_BY_ID
 from nt_tui.tui.palette import AreasProvider, KnowledgeProvider
+from nt_tui.tui.screens._common import open_screen
 from nt_tui.tui.screens.help import HelpScreen, active_bindings
 from nt_tui.tui.screens.home import HomeScreen
 from nt_tui.tui.screens.planned import PlannedScreen
@@ -83,12 +83,7 @@ class NtTuiApp(App):
 
     def open_area(self, area_id: str, **context: Any) -> None:
         """Open an area's screen; bad input becomes a notification, the app stays open."""
-        try:
-            screen = self.make_area_screen(area_id, **context)
-        except NtTuiError as exc:
-            self.notify(exc.one_line(), title="Cannot open", severity="error", timeout=8)
-            return
-        self.push_screen(screen)
+        open_screen(self, lambda: self.make_area_screen(area_id, **context), title="Cannot open")
 
     def open_knowledge(self, link: str) -> None:
         """Open the knowledge browser at a deep link such as `common-failures.md#nan-or-inf-loss`."""

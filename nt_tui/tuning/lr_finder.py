@@ -18,6 +18,7 @@ from typing import Any, Callable, Literal
 import numpy as np
 
 from nt_tui.errors import NtTuiError
+from nt_tui.runfmt import free_path
 
 Rule = Literal["auto", "steepest", "divergence"]
 RULES: tuple[str, ...] = ("auto", "steepest", "divergence")
@@ -279,12 +280,7 @@ def run_range_test(resolved: Any, *, steps: int = DEFAULT_STEPS,
 
 def free_config_path(config_path: Path) -> Path:
     """`<stem>-lr-find.yaml` beside the config, or `-2`, `-3` ... when taken."""
-    stem = config_path.stem
-    candidate, number = config_path.with_name(f"{stem}{CONFIG_SUFFIX}.yaml"), 2
-    while candidate.exists():
-        candidate = config_path.with_name(f"{stem}{CONFIG_SUFFIX}-{number}.yaml")
-        number += 1
-    return candidate
+    return free_path(config_path.parent, f"{config_path.stem}{CONFIG_SUFFIX}", ".yaml")
 
 
 def _portable_paths(config: Any, source_dir: Path, target_dir: Path) -> None:

@@ -38,6 +38,18 @@ class Batch:
     pending: int = 0
 
 
+def read_yaml_mapping(path: Path) -> dict[str, Any] | None:
+    """The mapping a YAML file holds (a run's config, hparams); None when the file cannot be
+    read or parsed, or holds something else."""
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
 class LogSource:
     """Base of the readers: `format`, `path`, `name`, `read()`, `config()`."""
 

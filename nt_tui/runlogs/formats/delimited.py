@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from nt_tui.errors import NtTuiError
-from nt_tui.runlogs.formats.base import Batch, FileTail, LogSource
+from nt_tui.runlogs.formats.base import Batch, FileTail, LogSource, read_yaml_mapping
 
 FORMAT_CSV = "csv"
 FORMAT_LIGHTNING = "lightning_csv"
@@ -121,13 +121,7 @@ class DelimitedSource(LogSource):
         hparams = self.path.parent / LIGHTNING_HPARAMS
         if self.format != FORMAT_LIGHTNING or not hparams.is_file():
             return None
-        import yaml
-
-        try:
-            loaded = yaml.safe_load(hparams.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError, UnicodeDecodeError):
-            return None
-        return loaded if isinstance(loaded, dict) else None
+        return read_yaml_mapping(hparams)
 
 
 def looks_like_lightning(names: list[str], path: Path) -> bool:

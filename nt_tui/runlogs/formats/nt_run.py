@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from nt_tui.runfmt import CONFIG_FILE, EVENTS_FILE, METRICS_FILE, iter_jsonl
-from nt_tui.runlogs.formats.base import Batch, FileTail, LogSource
+from nt_tui.runlogs.formats.base import Batch, FileTail, LogSource, read_yaml_mapping
 from nt_tui.runlogs.formats.jsonl_log import read_jsonl_batch
 
 FORMAT = "nt_tui_run"
@@ -50,12 +50,4 @@ class NtRunSource(LogSource):
 
     def config(self) -> dict[str, Any] | None:
         path = self.path / CONFIG_FILE
-        if not path.is_file():
-            return None
-        import yaml
-
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, yaml.YAMLError, UnicodeDecodeError):
-            return None
-        return loaded if isinstance(loaded, dict) else None
+        return read_yaml_mapping(path) if path.is_file() else None

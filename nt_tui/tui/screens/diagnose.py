@@ -48,6 +48,8 @@ FACT_FIELDS: tuple[tuple[str, str, str], ...] = (
 )
 FACT_NAMES = tuple(name for name, _, _ in FACT_FIELDS)
 DEFAULT_VERIFY_STEPS = 200
+#: Curves the diagnostics and verification charts draw from.
+CHART_METRICS = ("train_loss", "val_loss", "lr", "grad_norm")
 
 
 @dataclass
@@ -81,17 +83,6 @@ class GradientsReady(Message):
 @dataclass
 class WizardFailed(Message):
     message: str
-
-
-def run_buffer(history: Any, name: str) -> Any:
-    """A chart buffer holding a run history's curves."""
-    from nt_tui.analysis.metric_buffer import RunBuffer
-
-    buffer = RunBuffer(name)
-    frame = history.frame
-    metrics = [m for m in ("train_loss", "val_loss", "lr", "grad_norm") if m in frame.columns]
-    buffer.extend(frame["step"].to_numpy(), {m: frame[m].to_numpy(dtype=float) for m in metrics})
-    return buffer
 
 
 class DiagnosisScreen(Screen):
@@ -333,6 +324,7 @@ class DiagnosisScreen(Screen):
         self.gradient_worker()
 
     def _fill_diagnostics(self, diagnosis: Any) -> None:
+        from nt_tui.analysis.metric_buffer import history_buffer
         from nt_tui.tui.widgets.chart import Trace
         from nt_tui.tui.widgets.metric_plot import MetricPlot
 
@@ -355,7 +347,7 @@ class DiagnosisScreen(Screen):
                          f"last {ev.val.final:.3g}")
         lines += [f"[dim]missing: {escape(item)}[/dim]" for item in diagnosis.missing]
         self.query_one("#evidence-summary", Static).update("\n".join(lines))
-        buffer = run_buffer(self.history, self.history.name)
+        buffer = history_buffer(self.history, self.history.name, CHART_METRICS)
         charts = self.query_one("#charts", Vertical)
         charts.remove_children()
         plots = [MetricPlot("loss (smoothed over raw)", [
@@ -539,6 +531,7 @@ class DiagnosisScreen(Screen):
         self.query_one("#verify-status", Static).update(f"Verification at step {message.step:,}")
 
     def on_verified(self, message: Verified) -> None:
+        from nt_tui.analysis.metric_buffer import history_buffer
         from nt_tui.tui.widgets.chart import ChartView, Trace
         from nt_tui.tui.widgets.metric_plot import MetricPlot
 
@@ -546,8 +539,8 @@ class DiagnosisScreen(Screen):
         self.query_one("#verify-status", Static).update(
             "\n".join(message.comparison.sentences())
             + f"\n[dim]verification run: {escape(message.history.source)}[/dim]")
-        before = run_buffer(self.history, "original")
-        after = run_buffer(message.history, "fixed")
+        before = history_buffer(self.history, "original", CHART_METRICS)
+        after = history_buffer(message.history, "fixed", CHART_METRICS)
         view = ChartView(x_range=(float(message.start), float(message.comparison.last_step)))
         box = self.query_one("#compare-chart", Vertical)
         box.remove_children()

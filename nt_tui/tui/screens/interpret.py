@@ -31,6 +31,7 @@ CHARTS = (("loss", ("train_loss", "val_loss"), ("primary", "accent")),
           ("learning rate", ("lr",), ("secondary",)),
           ("grad norm", ("grad_norm",), ("success",)),
           ("throughput", ("throughput", "tokens_per_s"), ("warning", "warning")))
+CHART_METRICS = tuple(metric for _, metrics, _ in CHARTS for metric in metrics)
 BASELINE_COLOUR = "foreground"
 SEVERITY_STYLE = {"critical": "bold red", "warning": "bold yellow", "info": "cyan",
                   "good": "green"}
@@ -46,18 +47,6 @@ class Interpreted(Message):
 @dataclass
 class InterpretFailed(Message):
     message: str
-
-
-def history_buffer(history: Any, name: str) -> Any:
-    """A chart buffer holding every canonical curve of a run history."""
-    from nt_tui.analysis.metric_buffer import RunBuffer
-
-    buffer = RunBuffer(name)
-    frame = history.frame
-    metrics = [m for _, names, _ in CHARTS for m in names if m in frame.columns]
-    buffer.extend(frame["step"].to_numpy(),
-                  {m: frame[m].to_numpy(dtype=float) for m in metrics})
-    return buffer
 
 
 def numbers_text(result: Any) -> str:
@@ -189,6 +178,8 @@ class InterpretScreen(Screen):
         conclusions.focus()
 
     def _show_charts(self) -> None:
+        from nt_tui.analysis.metric_buffer import history_buffer
+
         charts = self.query_one("#charts", Vertical)
         charts.remove_children()
         history, baseline = self.history, self.baseline
@@ -197,9 +188,9 @@ class InterpretScreen(Screen):
 
             # a fine-tune that starts at another step is drawn from its start, like it is compared
             history, baseline = align([history, baseline], self.result.baseline.aligned_by)
-        runs = [(history_buffer(history, history.name), "")]
+        runs = [(history_buffer(history, history.name, CHART_METRICS), "")]
         if baseline is not None:
-            runs.append((history_buffer(baseline, baseline.name), " (baseline)"))
+            runs.append((history_buffer(baseline, baseline.name, CHART_METRICS), " (baseline)"))
         plots = []
         for title, metrics, colours in CHARTS:
             traces = [Trace(buffer, metric, f"{metric}{tag}",

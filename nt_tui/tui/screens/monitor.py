@@ -31,6 +31,7 @@ from nt_tui.analysis.metric_buffer import RunBuffer
 from nt_tui.errors import NtTuiError
 from nt_tui.safetext import clean
 from nt_tui.tui.feeds import EngineFeed, Feed, FollowFeed, Inbox, RunUpdate
+from nt_tui.tui.screens._common import open_screen
 from nt_tui.tui.widgets.chart import ChartView, data_x_range, format_x, zoomed_range
 from nt_tui.tui.widgets.chart_specs import chart_specs, compile_filter, traces_for
 from nt_tui.tui.widgets.confirm import ConfirmDialog
@@ -722,10 +723,6 @@ class MonitorScreen(Screen):
         self.refresh_view()
 
     def _follow(self, path: str) -> None:
-        try:
-            screen = MonitorScreen(path=path)
-        except NtTuiError as exc:
-            self.notify(exc.one_line(), title="Cannot follow", severity="error", timeout=8)
-            return
-        self.app.switch_screen(screen)
+        open_screen(self.app, lambda: MonitorScreen(path=path), title="Cannot follow",
+                    switch=True)
 

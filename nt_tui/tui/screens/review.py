@@ -29,6 +29,8 @@ from nt_tui.config.review import grouped_rows
 from nt_tui.config.schema import TrainingConfig
 from nt_tui.errors import NtTuiError
 from nt_tui.resources import examples_dir
+from nt_tui.runfmt import free_path
+from nt_tui.tui.screens._common import open_screen
 
 #: Rows of the review that are computed, not set (they cannot be edited).
 DERIVED_KEYS = ("model.parameters", "data.train_tokens", "data.tokens_per_step")
@@ -123,12 +125,7 @@ class ValueValidator(Validator):
 def next_free_path(path: Path) -> Path:
     """`<stem>-edited.yaml` beside `path`, numbered until no file has that name."""
     stem = path.stem.removesuffix("-edited")
-    candidate = path.with_name(f"{stem}-edited{path.suffix or '.yaml'}")
-    number = 2
-    while candidate.exists():
-        candidate = path.with_name(f"{stem}-edited-{number}{path.suffix or '.yaml'}")
-        number += 1
-    return candidate
+    return free_path(path.parent, f"{stem}-edited", path.suffix or ".yaml")
 
 
 def save_new_config(config: TrainingConfig, path: Path, source: Path | None) -> Path:
@@ -516,12 +513,9 @@ class ConfigReviewScreen(Screen):
     def action_reload(self) -> None:
         if self.config_path is None:
             return
-        try:
-            screen = ConfigReviewScreen(config_path=self.config_path)
-        except NtTuiError as exc:
-            self.notify(exc.one_line(), title="Cannot reload", severity="error")
-            return
-        self.app.switch_screen(screen)
+        config_path = self.config_path
+        open_screen(self.app, lambda: ConfigReviewScreen(config_path=config_path),
+                    title="Cannot reload", switch=True, timeout=None)
 
     # ----------------------------------------------------------------- navigation
 
@@ -534,12 +528,8 @@ class ConfigReviewScreen(Screen):
     def _open_config(self, text: str) -> None:
         if not text:
             return
-        try:
-            screen = ConfigReviewScreen(config_path=text)
-        except NtTuiError as exc:
-            self.notify(exc.one_line(), title="Cannot open", severity="error", timeout=8)
-            return
-        self.app.switch_screen(screen)
+        open_screen(self.app, lambda: ConfigReviewScreen(config_path=text), title="Cannot open",
+                    switch=True)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
