@@ -372,3 +372,31 @@ def test_unstable_loss_keeps_the_paired_cause_as_an_alternative():
     calm = diagnose(history(train_loss=healthy_loss(), lr=np.full(600, 1e-3)), context=VOCAB)
     assert top(calm) == "healthy"
     assert not any("look alike" in s for h in calm.hypotheses for s in h.evidence)
+
+
+def _unclipped_blowup(clip_fraction: float | None):
+    """Adam without clipping at a huge peak LR (after a warmup): the grad norm climbs ~30x
+    from ~1.5 and stays up for a third of the run while the loss climbs with it, then both
+    come back down (the shape of the labelled exploding_gradients runs at AdamW 0.8-1.0)."""
+    steps = np.arange(2, 302, 2)
+    rng = np.random.default_rng(4)
+    up = np.clip((steps - 20) / 20, 0, 1) * np.clip((220 - steps) / 100, 0, 1)
+    loss = 3.6 * np.exp(np.log(30) * up) * np.exp(rng.normal(0, 0.05, len(steps)))
+    grads = 1.5 * np.exp(np.log(30) * up) * np.exp(rng.normal(0, 0.25, len(steps)))
+    lr = np.minimum(steps / 30, 1.0)
+    columns = {"step": steps, "train_loss": loss, "grad_norm": grads, "lr": lr}
+    if clip_fraction is not None:
+        columns["clip_fraction"] = np.full(len(steps), clip_fraction)
+    return diagnose(history(**columns), context=VOCAB)
+
+
+def test_grad_norm_that_rises_orders_and_stays_up_unclipped_is_exploding_gradients():
+    result = _unclipped_blowup(None)
+    assert top(result) == "exploding_gradients"
+    assert any("stayed there" in sentence for sentence in result.top.evidence)
+    assert "lr_too_high" in [h.cause for h in result.hypotheses[:3]]
+    # the same curves with the gradients clipped on every step: clipped updates are bounded,
+    # so the step size did the damage (the seed's clip-fraction rule)
+    clipped = _unclipped_blowup(1.0)
+    assert top(clipped) == "lr_too_high"
+    assert not any("stayed there" in s for h in clipped.hypotheses for s in h.evidence)

@@ -133,6 +133,14 @@ class GradEvidence:
     #: (a few are transient bursts; a large share is a sustained blow-up)
     burst_points: int = 0
     burst_share: float = 0.0
+    #: the highest median of any GRAD_SUSTAINED_SHARE-long stretch of logged points / the
+    #: starting level: how far the norm grew and *stayed* (one burst does not move a median)
+    sustained_growth: float = 1.0
+    #: first and last step of that stretch
+    sustained_steps: tuple[int, int] | None = None
+    #: median train loss over that stretch / median of the first GRAD_START_POINTS losses
+    #: (did the loss follow the gradients up?); None without a train loss
+    sustained_loss_growth: float | None = None
 
 
 @dataclass
@@ -407,6 +415,7 @@ def _grad_evidence(history: "RunHistory", first: int, last: int) -> GradEvidence
     index = int(np.argmax(values))
     start = float(np.median(values[:th.GRAD_START_POINTS]))
     bursts = int(np.sum(values >= th.GRAD_BURST_RATIO * median)) if median > 0 else 0
+    sustained = _sustained_growth(history, values, steps, start)
     return GradEvidence(
         median=median, p95=float(np.percentile(values, 95)), maximum=float(values[index]),
         maximum_step=int(steps[index]),
@@ -419,7 +428,31 @@ def _grad_evidence(history: "RunHistory", first: int, last: int) -> GradEvidence
         rise_ratio=(float(values[index] / np.median(values[:index]))
                     if index > 0 and np.median(values[:index]) > 0 else None),
         growth_from_start=(float(values[index] / start) if start > 0 else float("inf")),
-        burst_points=bursts, burst_share=bursts / len(values))
+        burst_points=bursts, burst_share=bursts / len(values), **sustained)
+
+
+def _sustained_growth(history: "RunHistory", values: Any, steps: Any,
+                      start: float) -> dict[str, Any]:
+    """The stretch of GRAD_SUSTAINED_SHARE of the logged points whose median grad norm is
+    highest, its growth over the starting level and the train loss's growth over the same
+    steps (see `GradEvidence`)."""
+    window = max(3, int(round(th.GRAD_SUSTAINED_SHARE * len(values))))
+    if len(values) < window + th.GRAD_START_POINTS or start <= 0:
+        return {}
+    medians = np.median(np.lib.stride_tricks.sliding_window_view(values, window), axis=1)
+    best = int(np.argmax(medians))
+    first, last = int(steps[best]), int(steps[best + window - 1])
+    out: dict[str, Any] = {"sustained_growth": float(medians[best] / start),
+                           "sustained_steps": (first, last)}
+    if history.has("train_loss"):
+        losses = history.series("train_loss")
+        losses = losses[np.isfinite(losses.to_numpy())]
+        begin = float(np.median(losses.to_numpy()[:th.GRAD_START_POINTS])) if len(
+            losses) else 0.0
+        during = losses[(losses.index >= first) & (losses.index <= last)]
+        if len(during) and begin > 0:
+            out["sustained_loss_growth"] = float(np.median(during.to_numpy())) / begin
+    return out
 
 
 def _brief_loss(metric: str, series: Any) -> BriefLoss | None:

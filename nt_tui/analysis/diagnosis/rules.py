@@ -177,6 +177,20 @@ def _grad_blew_up(ev: Evidence) -> bool:
         grad.growth_from_start >= th.GRAD_GROWTH_MIN and not _transient_grad_burst(ev)
 
 
+def _sustained_blowup(ev: Evidence) -> float:
+    """The grad norm rose >= GRAD_GROWTH_MIN x from its start and stayed there over a stretch
+    (`GradEvidence.sustained_growth`) while the loss followed it up (>= SPIKE_RATIO x its
+    start), with gradients not clipped on most steps: the growth in orders of magnitude, 0
+    when absent."""
+    grad = ev.grad
+    if grad is None or grad.sustained_growth < th.GRAD_GROWTH_MIN or (
+            grad.sustained_loss_growth or 0) < th.SPIKE_RATIO:
+        return 0.0
+    if ev.clip_fraction is not None and ev.clip_fraction > th.CLIP_FRACTION_HIGH:
+        return 0.0  # clipped updates are bounded: the step size did the damage
+    return math.log10(grad.sustained_growth)
+
+
 def _grad_late_blowup(ev: Evidence) -> float:
     grad = ev.grad
     if grad is None:
@@ -349,6 +363,13 @@ def rule_exploding_gradients(ev: Evidence) -> Finding:
                              "follow: a transient burst, not a blow-up")
             else:
                 finding.add(strength, sentence)
+        orders = _sustained_blowup(ev)
+        if orders and grad.sustained_steps is not None:
+            first, last = grad.sustained_steps
+            finding.add(0.6 + 0.3 * ramp(orders, 1.0, 2.0),
+                        f"grad norm rose {num(grad.sustained_growth)}x above its start and "
+                        f"stayed there (median over steps {step(first)}-{step(last)}) while "
+                        f"the loss rose {num(grad.sustained_loss_growth)}x with it, unclipped")
         if grad.share_exploding > 0:
             finding.note(f"{pct(grad.share_exploding)} of logged steps have grad norm > "
                          f"{num(th.GRAD_NORM_EXPLOSION)}")
@@ -577,7 +598,7 @@ def rule_lr_too_high(ev: Evidence) -> Finding:
                     f"(> {pct(th.CLIP_FRACTION_HIGH)} means the LR is too high)")
     _lr_value_evidence(ev, finding, low=False)
     exploded = (bad is not None and (bad.grad_ratio_before or 0) >= th.GRAD_RISE_BEFORE_NAN) or \
-        _grad_blew_up(ev) or (
+        _grad_blew_up(ev) or _sustained_blowup(ev) or (
             bad is not None and ev.grad is None and (bad.loss_ratio_before or 0) >= 3)
     if exploded:
         finding.scale(0.6, "the gradient norm blew up by orders of magnitude: exploding "

@@ -30,6 +30,12 @@ GRAD_GROWTH_MIN = 10.0
 #: (no loss spike, no divergence, no NaN), are transient (clipping absorbs them), not a blow-up;
 #: the same share as ISOLATED_SPIKE_MAX_SHARE for loss spikes.
 GRAD_TRANSIENT_SHARE = 0.05
+#: A blow-up that lasts: the median of a stretch of this share of the logged points (twice
+#: GRAD_TRANSIENT_SHARE, so more than a transient share of points must be up) at least
+#: GRAD_GROWTH_MIN x the starting level, with the loss at least SPIKE_RATIO x its start over
+#: the same steps (it followed the gradients), and gradients not clipped on most steps
+#: (clipping caps the update: then the step size did the damage, CLIP_FRACTION_HIGH).
+GRAD_SUSTAINED_SHARE = 0.10
 #: Grad norm before a NaN this many times its earlier median means it was rising.
 GRAD_RISE_BEFORE_NAN = 10.0
 #: A grad norm this far below its healthy lower bound is "near zero" (optimizers with
