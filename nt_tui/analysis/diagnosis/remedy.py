@@ -14,7 +14,7 @@ import numpy as np
 from nt_tui.analysis.diagnosis.numbers import num, step
 from nt_tui.analysis.diagnosis.signals import find_spikes, odd_window, rolling_median
 from nt_tui.errors import NtTuiError
-from nt_tui.runfmt import CONFIG_FILE, write_atomic
+from nt_tui.runfmt import CONFIG_FILE, free_path, write_atomic
 
 if TYPE_CHECKING:
     from nt_tui.config.schema import TrainingConfig
@@ -47,15 +47,6 @@ def _config_path(run_dir: Path) -> Path:
     return path
 
 
-def _free_name(folder: Path, stem: str) -> Path:
-    path = folder / f"{stem}.yaml"
-    counter = 2
-    while path.exists():
-        path = folder / f"{stem}-{counter}.yaml"
-        counter += 1
-    return path
-
-
 def plan_fix(run_dir: str | Path, cause: str, changes: dict[str, Any],
              folder: Path | None = None) -> FixPlan:
     """The run's config with `changes` (dotted keys) applied, the diff, and a new file name
@@ -74,7 +65,8 @@ def plan_fix(run_dir: str | Path, cause: str, changes: dict[str, Any],
     diff = "".join(difflib.unified_diff(before.splitlines(True), after.splitlines(True),
                                         fromfile=f"{run_dir.name}/{CONFIG_FILE}",
                                         tofile=f"{fixed.name}.yaml"))
-    target = _free_name(folder or run_dir.parent, f"{original.name or run_dir.name}.fix-{cause}")
+    target = free_path(folder or run_dir.parent, f"{original.name or run_dir.name}.fix-{cause}",
+                       ".yaml")
     return FixPlan(run_dir, cause, dict(changes), original, fixed, diff, target)
 
 
@@ -83,7 +75,7 @@ def save_fix(plan: FixPlan) -> Path:
     from nt_tui.config.loader import dump_config
 
     if plan.path.exists():
-        plan.path = _free_name(plan.path.parent, plan.path.stem)
+        plan.path = free_path(plan.path.parent, plan.path.stem, ".yaml")
     header = (f"# {plan.run_dir.name} with the fix for {plan.cause}: "
               + ", ".join(f"{k} = {v}" for k, v in plan.changes.items()) + "\n")
     write_atomic(plan.path, header + dump_config(plan.fixed))
@@ -147,7 +139,7 @@ def run_verification(plan: FixPlan, steps: int, *, from_checkpoint: bool,
         config = apply_changes(config, {"schedule.total_steps": start + steps,
                                         "schedule.epochs": None})
     config.logging.run_name = None
-    target = run_dir or _free_name(plan.path.parent, f"{plan.path.stem}-verify").with_suffix("")
+    target = run_dir or free_path(plan.path.parent, f"{plan.path.stem}-verify")
     resolved = resolve(config, plan.path if plan.path.exists() else None)
     if source is not None:  # a resumed run does not write its config: write it here
         (target / "checkpoints").mkdir(parents=True, exist_ok=True)
