@@ -121,3 +121,18 @@ def test_number_formats_and_sparkline():
     assert sparkline(np.arange(8.0), 8) == "▁▂▃▄▅▆▇█"
     assert sparkline(np.array([1.0, np.nan, 3.0]), 3) == "▁ █"
     assert len(sparkline(np.arange(100.0), 10)) == 10
+
+
+def test_followed_logs_get_no_empty_default_charts():
+    from nt_tui.tui.widgets.chart_specs import chart_specs, compile_filter
+
+    trainer_state = ["train_loss", "val_loss", "lr", "eval_wer"]
+    ids = [spec.id for spec in chart_specs(trainer_state, None, keep_empty=False)]
+    assert ids == ["loss", "lr", "eval_wer"]  # no empty grad-norm or throughput chart
+    # a run trained here shows all four from the start, where its curves will appear
+    assert [spec.id for spec in chart_specs([], None)] == ["loss", "lr", "grad_norm",
+                                                            "throughput"]
+    # a followed log with nothing logged yet still shows where curves will appear
+    assert len(chart_specs([], None, keep_empty=False)) == 4
+    assert [spec.id for spec in chart_specs(trainer_state, compile_filter("wer"),
+                                            keep_empty=False)] == ["eval_wer"]

@@ -365,7 +365,7 @@ class MonitorScreen(Screen):
             pattern = compile_filter(self.filter_text)
         except Exception:  # noqa: BLE001 - the prompt refuses bad patterns; stay safe
             pattern = None
-        specs = chart_specs(metrics, pattern)
+        specs = chart_specs(metrics, pattern, keep_empty=self.feed.control is not None)
         grid = self.query_one("#charts", Grid)
         ids = tuple(spec.id for spec in specs)
         view = self._view()
@@ -497,6 +497,15 @@ class MonitorScreen(Screen):
             self.notify(f"the run has {self.state}", severity="warning")
             return None
         return control
+
+    #: actions that steer a run trained here; a followed log has nothing to steer
+    ENGINE_ACTIONS = frozenset({"toggle_pause", "stop", "checkpoint"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Hide pause/stop/checkpoint (footer and keys) while following another tool's log."""
+        if action in self.ENGINE_ACTIONS and self.feed is not None and self.feed.control is None:
+            return False
+        return True
 
     def action_toggle_pause(self) -> None:
         control = self._control()

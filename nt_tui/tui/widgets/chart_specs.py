@@ -47,17 +47,22 @@ def compile_filter(pattern: str) -> re.Pattern[str] | None:
     return re.compile(pattern, re.IGNORECASE) if pattern else None
 
 
-def chart_specs(metrics: list[str], pattern: re.Pattern[str] | None) -> list[ChartSpec]:
-    """The charts for runs logging `metrics`: the default four (always, so a new run shows
-    where its curves will appear) plus one per other metric; with a filter, only the charts
-    whose title or metrics match it."""
+def chart_specs(metrics: list[str], pattern: re.Pattern[str] | None,
+                keep_empty: bool = True) -> list[ChartSpec]:
+    """The charts for runs logging `metrics`: the default four plus one per other metric;
+    with a filter, only the charts whose title or metrics match it. A run trained here keeps
+    the default four even before they have data (`keep_empty`: its curves will appear there);
+    a followed log that has logged something drops the defaults it does not log (a Trainer
+    state with no throughput gets no empty throughput chart)."""
     covered = {metric for spec in DEFAULT_CHARTS for metric in spec.metrics}
+    defaults = [spec for spec in DEFAULT_CHARTS
+                if keep_empty or not metrics or any(m in metrics for m in spec.metrics)]
     extra = [ChartSpec(m, m, (m,), smooth=m not in UNSMOOTHED, labels=(m,))
              for m in metrics if m not in covered]
     if pattern is None:
-        return [*DEFAULT_CHARTS, *(spec for spec in extra if spec.id not in QUIET_METRICS
-                                   and not spec.id.startswith(QUIET_PREFIXES))]
-    return [spec for spec in (*DEFAULT_CHARTS, *extra)
+        return [*defaults, *(spec for spec in extra if spec.id not in QUIET_METRICS
+                             and not spec.id.startswith(QUIET_PREFIXES))]
+    return [spec for spec in (*defaults, *extra)
             if any(pattern.search(name) for name in (spec.id, spec.title, *spec.metrics))]
 
 

@@ -107,7 +107,10 @@ class WarningsPanel(OptionList):
                              (f"{alert.label}: ", "bold"))
         if self.show_run:
             text.append(f"[{clean(alert.run)}] ", style="dim")
-        text.append(" ".join(clean(alert.event.get("message", "")).split()))
+        message = " ".join(clean(alert.event.get("message", "")).split())
+        # messages written for a log line often start with their own label: say it once
+        message = message.removeprefix(f"{alert.label}: ")
+        text.append(message)
         text.no_wrap = True
         text.overflow = "ellipsis"
         return Option(text)
