@@ -400,3 +400,44 @@ def test_grad_norm_that_rises_orders_and_stays_up_unclipped_is_exploding_gradien
     clipped = _unclipped_blowup(1.0)
     assert top(clipped) == "lr_too_high"
     assert not any("stayed there" in s for h in clipped.hypotheses for s in h.evidence)
+
+
+def test_validation_rising_on_several_evaluations_while_train_falls_is_overfitting():
+    """A modest (~5%) but sustained rise of validation on 3+ evaluations in a row while train
+    keeps falling is overfitting, not noise around a healthy curve."""
+    train = 1.2 + (math.log(65) - 1.2) * np.exp(-STEPS / 120) + \
+        np.random.default_rng(1).normal(0, 0.02, 600)
+    val = val_points(1.75 + (math.log(65) - 1.75) * np.exp(-STEPS / 80)
+                     + 0.14 * np.clip((STEPS - 300) / 300, 0, 1))
+    result = diagnose(history(train_loss=train, val_loss=val, lr=np.full(600, 1e-3),
+                              grad_norm=np.full(600, 0.8)), context=VOCAB)
+    assert top(result) == "overfitting"
+    assert result.top.confidence > 0.5
+    assert "healthy" in [h.cause for h in result.hypotheses[:3]]
+
+
+def _scaled_init_with_grad_bursts(noise: float):
+    """A scaled initialisation under Adam: the loss starts ~60x above ln(65) and falls
+    steadily while isolated grad-norm bursts (up to ~200x the median) come and go."""
+    steps = np.arange(2, 302, 2)
+    rng = np.random.default_rng(3)
+    loss = (30 + 220 * np.exp(-steps / 80)) * np.exp(rng.normal(0, 0.01, len(steps)))
+    grads = 45 * np.exp(-steps / 600) * np.exp(rng.normal(0, 0.1, len(steps)))
+    bursts = rng.choice(len(steps), 30, replace=False)
+    grads[bursts] *= rng.uniform(3, 30, 30)
+    grads[62] *= 230
+    if noise:
+        loss[5:12] *= 1 + noise  # an early climb: the bursts did disturb training
+    lr = np.minimum(steps / 30, 1.0) * 1e-3
+    return diagnose(history(step=steps, train_loss=loss, grad_norm=grads, lr=lr), context=VOCAB)
+
+
+def test_grad_bursts_while_the_loss_falls_steadily_from_a_bad_start_are_bad_initialization():
+    result = _scaled_init_with_grad_bursts(0.0)
+    assert top(result) == "bad_initialization"
+    exploding = next(h for h in result.hypotheses if h.cause == "exploding_gradients")
+    assert any("fell steadily throughout" in s for s in exploding.evidence)
+    # the same bursts with the loss thrown up early: not discounted
+    climbed = _scaled_init_with_grad_bursts(0.5)
+    assert not any("fell steadily throughout" in s for h in climbed.hypotheses
+                   for s in h.evidence)

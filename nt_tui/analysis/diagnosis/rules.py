@@ -379,6 +379,12 @@ def rule_exploding_gradients(ev: Evidence) -> Finding:
                 grad.final_ratio < 1 and loss.decrease_rel > th.BARELY_LEARNED_REL:
             finding.scale(0.5, "the largest gradients came at the start and the loss fell from "
                                "there: the initialisation more than an explosion")
+        elif bad is None and loss is not None and loss.from_start and finding.strength and \
+                not loss.spikes and not _diverging(ev) and not _early_climb(ev) and \
+                loss.decrease_rel > th.BARELY_LEARNED_REL:
+            finding.scale(0.5, f"but the loss fell steadily throughout ({num(loss.initial)} -> "
+                               f"{num(loss.final)}, no spike, no climb): the gradient bursts did "
+                               "not disturb training")
     elif bad is None and ev.loss is not None and ev.loss.rise_after_min_rel > 1.0:
         finding.add(0.35, f"the loss grew to {num(1 + ev.loss.rise_after_min_rel)}x its minimum "
                           "(no grad norm logged to confirm)")
@@ -718,6 +724,9 @@ def rule_overfitting(ev: Evidence) -> Finding:
     train_fall = val.train_fall_after_best_rel
     if train_fall is not None:
         strength *= 0.3 + 0.7 * ramp(train_fall, 0, th.OVERFIT_TRAIN_FALL_REL * 2)
+    if val.rise_rel >= th.OVERFIT_RISE_REL and val.rising_evals >= th.OVERFIT_RISING_EVALS and \
+            (train_fall or 0) >= 2 * th.OVERFIT_TRAIN_FALL_REL:
+        strength = max(strength, th.OVERFIT_SUSTAINED_STRENGTH)
     finding.add(strength, f"validation loss rose {pct(val.rise_rel)} from its best "
                           f"{num(val.best)} (step {step(val.best_step)}) to {num(val.final)} "
                           f"(step {step(val.final_step)})")

@@ -168,6 +168,10 @@ VAL_BOUNCE_REL = 0.02
 OVERFIT_RISE_REL = 0.03
 #: Train loss must keep falling by this share after the validation minimum.
 OVERFIT_TRAIN_FALL_REL = 0.02
+#: Validation rising on this many evaluations in a row while train falls >= 2x
+#: OVERFIT_TRAIN_FALL_REL is sustained overfitting, scored at least OVERFIT_SUSTAINED_STRENGTH.
+OVERFIT_RISING_EVALS = 3
+OVERFIT_SUSTAINED_STRENGTH = 0.75
 #: A train/val gap above this share of the train loss is "open".
 GAP_OPEN_REL = 0.05
 #: Validation at or below train within this share counts as "at or below".
