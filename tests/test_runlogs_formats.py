@@ -231,6 +231,19 @@ def test_fairseq_text_log(tmp_path: Path):
     assert history.series("epoch").tolist() == [1.0, 1.0]
 
 
+def test_prose_that_mentions_a_step_and_a_loss_is_not_a_text_log(tmp_path: Path):
+    notes = tmp_path / "NOTES.md"
+    notes.write_text("# Run notes\n\nAt step 1200 the loss was 2.5; we lowered lr to 3e-4.\n"
+                     "| run | step 500 | loss 3.1 |\n")
+    with pytest.raises(nt_tui.errors.NtTuiError, match="unknown format"):
+        load_run(notes)
+    # the same kind of lines, repeated step after step as a log writes them, are read
+    log = tmp_path / "train.txt"
+    log.write_text("".join(f"step {step} loss {3 - step / 100:.2f} lr 0.001\n"
+                           for step in range(0, 40, 10)))
+    assert load_run(log).series("train_loss").to_dict() == {0: 3.0, 10: 2.9, 20: 2.8, 30: 2.7}
+
+
 def test_several_runs_aligned_by_relative_step():
     runs = load_runs([CORPUS / "lightning_csv"])
     assert len(runs) == 4

@@ -44,9 +44,12 @@ _PREFIXED = re.compile(r"^(?:train|training|val|valid|validation|eval|test)[_/]"
 #: Keys that describe where the run is, never prefixed with val_ on a validation line.
 _POSITION_KEYS = frozenset({"step", "epoch", "lr", "learning_rate"})
 PATTERNS = (("nanogpt_iter", NANOGPT_ITER), ("nanogpt_eval", NANOGPT_EVAL))
-#: Lines read when deciding whether a file is a text log, and matches needed.
+#: Lines read when deciding whether a file is a text log, and the records needed: one line in
+#: a known format (nanoGPT's "iter N: loss X, time Yms") is enough; generic "key value" lines
+#: must repeat, as a training log's do, since prose or a table that happens to mention "step 1,
+#: loss 2" once or twice (a README, a manifest) is not a log.
 DETECT_LINES = 2000
-DETECT_MIN_MATCHES = 1
+DETECT_MIN_GENERIC_MATCHES = 3
 
 
 def _key_values(line: str) -> dict[str, float] | None:
@@ -91,7 +94,14 @@ def looks_like_text_log(path: Path) -> bool:
     with open(path, "rb") as handle:
         head = handle.read(256 * DETECT_LINES)
     lines = head.decode("utf-8", "replace").splitlines()[:DETECT_LINES]
-    return sum(1 for line in lines if parse_line(line)) >= DETECT_MIN_MATCHES
+    if any(pattern.match(line) for line in lines for _, pattern in PATTERNS):
+        return True
+    steps = [record.get("step", record.get("epoch")) for line in lines
+             if (record := _key_values(line))]
+    # records of a log go forward (a resumed run may step back once; allow one)
+    backwards = sum(1 for a, b in zip(steps, steps[1:])
+                    if a is not None and b is not None and b < a)
+    return len(steps) >= DETECT_MIN_GENERIC_MATCHES and backwards <= 1
 
 
 class TextLogSource(LogSource):
