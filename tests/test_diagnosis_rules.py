@@ -101,6 +101,17 @@ def test_isolated_recovering_spikes_are_data_outliers():
     assert "step 151" in result.top.fix
 
 
+def test_a_small_jump_on_a_smooth_curve_is_not_bad_data():
+    steps = np.arange(1, 401)
+    smooth = 1.6 + 2.6 * np.exp(-steps / 60) + np.random.default_rng(1).normal(0, 0.004, 400)
+    small, large = smooth.copy(), smooth.copy()
+    small[300] *= 1.12  # a statistical blip on a quiet curve: healthy
+    large[300] *= 1.8   # a bad batch: the loss thrown well up, then back
+    kwargs = dict(step=steps, grad_norm=np.full(400, 0.8))
+    assert top(diagnose(history(train_loss=small, **kwargs), context=VOCAB)) == "healthy"
+    assert top(diagnose(history(train_loss=large, **kwargs), context=VOCAB)) == "data_outlier"
+
+
 def test_start_far_above_uniform_guess_is_bad_initialization():
     loss = healthy_loss()
     loss[:40] += np.linspace(30, 0, 40)

@@ -852,6 +852,10 @@ def rule_data_outlier(ev: Evidence) -> Finding:
         return finding
     spikes = _late_spikes(ev)
     strength = {1: 0.55, 2: 0.75}.get(len(spikes), 0.85)
+    # a bad batch throws the loss well up; a jump just past the statistical minimum on a
+    # smooth curve is ordinary noise, not evidence of bad data
+    largest = max(s.ratio for s in spikes)
+    strength *= ramp(largest, 1 + th.SPIKE_MIN_REL, th.OUTLIER_FULL_RATIO)
     strength *= 1.0 - 0.6 * _diverging(ev)
     if _pattern_spikes(ev):
         strength *= 0.5  # recurring at the data's period: the order of the data, not outliers

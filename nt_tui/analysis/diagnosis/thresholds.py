@@ -51,6 +51,10 @@ SPIKE_AVERAGE_POINTS = 10
 SPIKE_SIGMAS = 6.0
 #: ... and at least this far above it, relative (keeps tiny wiggles of smooth logs out).
 SPIKE_MIN_REL = 0.10
+#: A bad-data spike counts in full from this ratio to the loss around it (halfway to the
+#: seed's 2x spike rule); between 1 + SPIKE_MIN_REL and this it counts in proportion, so a
+#: 1.1x jump on a smooth healthy curve is not called bad data.
+OUTLIER_FULL_RATIO = 1.5
 #: A spike recovers when the loss is back within this share of the local median ...
 SPIKE_RECOVERED_REL = 0.05
 #: ... within this many logged points.
