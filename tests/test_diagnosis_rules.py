@@ -452,3 +452,12 @@ def test_grad_bursts_while_the_loss_falls_steadily_from_a_bad_start_are_bad_init
     climbed = _scaled_init_with_grad_bursts(0.5)
     assert not any("fell steadily throughout" in s for h in climbed.hypotheses
                    for s in h.evidence)
+
+
+def test_a_loss_that_went_up_is_said_to_have_risen():
+    steps = np.arange(10_001, 10_401)  # a resumed run: the log starts mid-way
+    loss = 3.70 + 0.02 * (steps - steps[0]) / 400 + np.random.default_rng(2).normal(0, 0.003, 400)
+    result = diagnose(history(step=steps, train_loss=loss), context=VOCAB)
+    sentences = [line for h in result.hypotheses for line in h.evidence]
+    assert any("train_loss rose" in line for line in sentences)
+    assert not any("train_loss fell -" in line for line in sentences)

@@ -950,7 +950,9 @@ def rule_healthy(ev: Evidence) -> Finding:
         # a from-scratch run that has barely learned is not progressing normally
         learned = ramp(loss.decrease_rel, th.FLAT_REL, th.BARELY_LEARNED_REL) \
             if loss.from_start else 1.0
-        finding.add(0.8 * (0.5 + 0.5 * learned), f"{loss.metric} fell {pct(loss.decrease_rel)} "
+        moved = (f"fell {pct(loss.decrease_rel)}" if loss.decrease_rel >= 0
+                 else f"rose {pct(-loss.decrease_rel)}")
+        finding.add(0.8 * (0.5 + 0.5 * learned), f"{loss.metric} {moved} "
                          f"({num(loss.initial)} -> {num(loss.final)}) over {step(loss.span)} "
                          f"steps")
         if not _late_spikes(ev):
