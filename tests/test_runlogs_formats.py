@@ -197,6 +197,31 @@ def test_jsonl_fast_path_equalsline_by_line_table():
     assert flat_numeric_frame(b'{"step":1,"msg":"x:y"}\n' * 10) is None
 
 
+def test_jsonl_fast_path_in_threaded_chunks_equals_line_by_line(monkeypatch):
+    """A large buffer is parsed as chunks of lines in threads: keys that appear only in a
+    later chunk, rows split between chunks and a bad line in one chunk give the same table
+    (or the same fallback) as one pass."""
+    import nt_tui.runlogs.jsonl as jsonl
+
+    lines = [json.dumps({"step": step, "train_loss": 4.0 - step / 1e4, "lr": 1e-3})
+             for step in range(6000)]
+    for step in range(4500, 6000, 250):  # only in the last chunk
+        lines[step] = json.dumps({"step": step, "train_loss": 1.0, "val_loss": 2.0})
+    data = ("\n".join(lines) + "\n").encode()
+    monkeypatch.setattr(jsonl, "PARALLEL_MIN_BYTES", len(data) // 3)
+    assert len(jsonl._line_chunks(data, 3)) == 3
+    fast = flat_numeric_frame(data)
+    slow, _, _ = line_by_line_table(data)
+    assert len(fast) == 6000 and fast["val_loss"].notna().sum() == 6
+    pd.testing.assert_frame_equal(fast[sorted(fast.columns)], slow[sorted(slow.columns)],
+                                  check_dtype=False)
+    # a text value in the middle chunk makes the whole buffer take the exact slow path
+    lines[3000] = json.dumps({"step": 3000, "note": "resumed: from ckpt"})
+    assert flat_numeric_frame(("\n".join(lines) + "\n").encode()) is None
+    table = parse_jsonl(("\n".join(lines) + "\n").encode())
+    assert len(table.frame) == 6000 and table.skipped == 0
+
+
 def test_nanogpt_text_log(tmp_path: Path):
     path = tmp_path / "train.log"
     path.write_text("tokens per iteration will be: 16,384\n"
