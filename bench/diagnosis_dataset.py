@@ -450,11 +450,18 @@ def export_run(run_dir: Path, out: Path, fmt: str, vocab: int) -> Path:
         with open(target, "w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(["step", "loss", "lr", "val_loss"])
+            unlogged: list[dict[str, Any]] = []
             for r in records:
                 if r["step"] % CSV_EVERY == 0 or isinstance(r.get("val_loss"), float):
                     writer.writerow([r["step"], r.get("train_loss", ""), r.get("lr", ""),
                                      r["val_loss"] if isinstance(r.get("val_loss"), float)
                                      else ""])
+                    unlogged = []
+                else:
+                    unlogged.append(r)
+            stopped_on = [r for r in unlogged if not math.isfinite(r.get("train_loss", 0.0))]
+            if stopped_on:  # the run stopped on a NaN between logged rows (as in _windows)
+                writer.writerow([stopped_on[-1]["step"], "nan", stopped_on[-1].get("lr", ""), ""])
         return target
     if fmt == "jsonl":
         target = out / f"{name}.jsonl"

@@ -252,6 +252,23 @@ def test_validation_on_top_of_train_after_many_epochs_is_leakage_not_in_the_firs
     assert top(first_epoch) == "healthy"  # a held-out set tracks train before any repeat
 
 
+def test_without_epochs_validation_on_train_through_a_long_fall_is_leakage():
+    """No epoch column (a CSV, JSONL or TensorBoard log): validation that more than halves
+    while it stays on the train curve stands in for many passes; a shorter fall is healthy."""
+    def curve(floor: float, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        return floor + (math.log(65) - floor) * np.exp(-STEPS / 150) + rng.normal(0, 0.02, 600)
+
+    long_fall = curve(1.0, 3)  # validation 3.3 -> 1.05 over its evaluations
+    leaked = diagnose(history(train_loss=long_fall, val_loss=val_points(long_fall * 0.995)),
+                      context=VOCAB)
+    assert top(leaked) == "label_leakage"
+    assert "fell" in " ".join(leaked.top.evidence)
+    short_fall = curve(2.6, 3)  # 3.8 -> 2.65: a held-out set still tracks train here
+    assert top(diagnose(history(train_loss=short_fall, val_loss=val_points(short_fall * 0.995)),
+                        context=VOCAB)) == "healthy"
+
+
 def test_plain_sgd_at_a_tiny_lr_that_stalls_is_lr_too_low():
     loss = 3.3 + (math.log(65) - 3.3) * np.exp(-STEPS / 80) + \
         np.random.default_rng(7).normal(0, 0.03, 600)

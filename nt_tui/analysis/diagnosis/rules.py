@@ -888,8 +888,10 @@ def rule_label_leakage(ev: Evidence) -> Finding:
     together = max(ramp(val.share_at_or_below_train, 0.5, 0.75),
                    ramp(ratio, 1 + th.GAP_OPEN_REL, 1 + th.LEAKAGE_TOLERANCE_REL)) * close
     # after several passes over the training data a held-out set shows a gap; none = not held out
-    regime = ramp(ev.epochs, th.LEAKAGE_MIN_EPOCHS * 0.5, th.LEAKAGE_MIN_EPOCHS) \
-        if ev.epochs is not None else 0.5
+    if ev.epochs is not None:
+        regime = ramp(ev.epochs, th.LEAKAGE_MIN_EPOCHS * 0.5, th.LEAKAGE_MIN_EPOCHS)
+    else:  # no epoch count: a long fall with no gap stands in for many passes
+        regime = 0.5 + 0.3 * ramp(fell, *th.LEAKAGE_LONG_FALL_REL)
     if late_gap > th.GAP_OPEN_REL:
         regime = 0.0  # validation clearly above train late in the run: a gap has opened
     strength = 0.9 * together * regime * ramp(fell, 0.02, 0.1)
