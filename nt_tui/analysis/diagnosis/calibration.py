@@ -13,7 +13,7 @@ import math
 from typing import Sequence
 
 #: Softmax temperature over rule strengths (fitted on dev + held-out; see module doc).
-TEMPERATURE = 0.15
+TEMPERATURE = 0.14
 #: Bins of the expected calibration error (Guo et al. 2017, "On calibration of modern
 #: neural networks", use 10-15 equal-width bins).
 ECE_BINS = 10

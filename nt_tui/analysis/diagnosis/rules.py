@@ -658,16 +658,24 @@ def _hidden_warmup_spike(ev: Evidence) -> tuple[float, str]:
     extreme = _table_extreme(ev, low=False)[0] / 0.6
     if not extreme:
         return 0.0, ""
-    uniform = ev.uniform_loss
-    above = uniform is not None and loss.initial > uniform * (1 + th.EARLY_RISE_REL)
-    strength = (0.6 if above else 0.35) * extreme
+    above = _first_point_above_uniform(ev)
+    # above ln(vocab) at the first point, with the LR at its peak from step 0: the loss went
+    # up in the unlogged first steps, the spike itself averaged or sampled away
+    strength = (th.HIDDEN_SPIKE_SEEN + (1 - th.HIDDEN_SPIKE_SEEN) * extreme) if above \
+        else 0.35 * extreme
     text = (f"the log starts at step {step(loss.first_step)}: a spike in the first steps "
             f"would not show, and the LR {fmt_lr(lr.first)} was at its peak from the start, "
             f"{num(ev.peak_lr / (ev.table_lr or _table_extreme_reference()))}x the size table")
     if above:
         text += (f"; the first logged loss {num(loss.initial)} is above ln(vocab) = "
-                 f"{num(uniform)}, where a fresh model starts: it went up in those steps")
+                 f"{num(ev.uniform_loss)}, where a fresh model starts: it went up in those steps")
     return strength, text
+
+
+def _first_point_above_uniform(ev: Evidence) -> bool:
+    uniform, loss = ev.uniform_loss, ev.loss
+    return uniform is not None and loss is not None and \
+        loss.initial > uniform * (1 + th.EARLY_RISE_REL)
 
 
 def _table_extreme_reference() -> float:
@@ -928,6 +936,11 @@ def rule_bad_initialization(ev: Evidence) -> Finding:
                             th.INIT_EXCESS_SHARE * 2)
             finding.add(strength, f"initial loss {num(start)} is {num(excess)} nats above a "
                                   f"uniform guess ln({ev.context.vocab_size}) = {num(uniform)}")
+            if excess < uniform * th.INIT_HIDDEN_SPIKE_MAX_SHARE and \
+                    _hidden_warmup_spike(ev)[0]:
+                finding.scale(0.5, f"but the first point is step {step(loss.first_step)} of a "
+                                   "run with no warmup at a very high LR: a spike in the "
+                                   "unlogged first steps can lift it that far")
     elif start > th.ANY_VOCAB_MAX_LOSS:
         finding.add(0.85, f"initial loss {num(start)} is above ln(440k) = "
                           f"{num(th.ANY_VOCAB_MAX_LOSS)}, the uniform-guess loss of any common "

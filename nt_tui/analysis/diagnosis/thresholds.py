@@ -152,6 +152,14 @@ UNSEEN_SCHEDULE_STRENGTH = 0.4
 #: A log whose first loss point is at this step or later (HF averages 10 steps, Lightning
 #: logs every 10th by default) cannot show a spike in the first steps.
 COARSE_FIRST_STEP = 5
+#: ... and when that first point is above ln(vocab) while the LR stood at its peak from the
+#: start, the hidden spike is this strong before the LR's distance from the table adds to it
+#: (a fresh model starts at ln(vocab); only a climb in the first steps puts an average there).
+HIDDEN_SPIKE_SEEN = 0.45
+#: A first point above ln(vocab) by less than this share of it is within what a hidden no-
+#: warmup spike can add to a 10-step average (measured: 1.1-1.8x in the labelled HF copies);
+#: a badly scaled initialisation starts 5-50x above.
+INIT_HIDDEN_SPIKE_MAX_SHARE = 1.0
 #: A flat loss at a peak LR at or above this cannot blame a tiny step size (Adam's tables for
 #: small models stop near 1e-3, SGD's useful range starts near 1e-2): the gradients vanished.
 LR_NOT_TINY = 1e-2
