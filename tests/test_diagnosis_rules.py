@@ -269,6 +269,24 @@ def test_without_epochs_validation_on_train_through_a_long_fall_is_leakage():
                         context=VOCAB)) == "healthy"
 
 
+def test_huge_lr_counts_against_a_loss_that_learned_little_even_while_creeping_down():
+    """Lightning-style: one step in ten, no grad norm, no optimizer name. At 300x the size
+    table a loss that fell under a fifth from ln(vocab) and still creeps down (not a plateau)
+    has too large a step; the same LR with a loss that fell by more than a third (SGD's
+    scale, unnamed) is not judged by the table."""
+    steps = np.arange(9, 300, 10)
+    lr = np.full(len(steps), 0.3)
+    creeping = 3.9 - 0.5 * ((steps - 9) / 291) ** 2
+    result = diagnose(history(train_loss=creeping, lr=lr, step=steps), context=VOCAB)
+    assert result.strengths["lr_too_high"] > 0.3
+    assert "lr_too_high" in [h.cause for h in result.hypotheses][:2]
+    assert "fell only" in " ".join(e for h in result.hypotheses if h.cause == "lr_too_high"
+                                   for e in h.evidence)
+    learning = 2.4 + 1.4 * np.exp(-(steps - 9) / 80)
+    assert diagnose(history(train_loss=learning, lr=lr, step=steps),
+                    context=VOCAB).strengths["lr_too_high"] == 0
+
+
 def test_plain_sgd_at_a_tiny_lr_that_stalls_is_lr_too_low():
     loss = 3.3 + (math.log(65) - 3.3) * np.exp(-STEPS / 80) + \
         np.random.default_rng(7).normal(0, 0.03, 600)

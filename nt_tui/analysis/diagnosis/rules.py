@@ -593,9 +593,16 @@ def rule_lr_too_high(ev: Evidence) -> Finding:
             bad.grad_ratio_before is None or bad.grad_ratio_before < th.GRAD_RISE_BEFORE_NAN):
         finding.add(0.45, f"the loss rose {num(bad.loss_ratio_before)}x before the NaN")
     extreme, why = _table_extreme(ev, low=False)
-    # (a loss flat from the start never moved: too large a step size moves it)
-    if extreme and loss.tail_change_rel < 2 * th.PLATEAU_REL and not _flat(ev):
-        finding.add(extreme + 0.2 * _noisy(ev)[0], why)
+    # an LR far off the table counts where the loss stalled, or where it has learned little
+    # while still creeping down (at an Adam step 100x too large it hovers near what the token
+    # frequencies alone give); a loss flat from the start never moved: too large a step moves it
+    stalled = 1.0 if loss.tail_change_rel < 2 * th.PLATEAU_REL else \
+        ramp(loss.decrease_rel, *th.HIGH_LR_LEARNED_LITTLE_REL)
+    if extreme and stalled and not _flat(ev):
+        finding.add((extreme + 0.2 * _noisy(ev)[0]) * stalled, why)
+        if stalled < 1:
+            finding.note(f"the loss fell only {pct(loss.decrease_rel)} over the run "
+                         "(healthy runs fall by a third or more)")
     if not finding.strength:
         return finding
     if ev.clip_fraction is not None and ev.clip_fraction > th.CLIP_FRACTION_HIGH:

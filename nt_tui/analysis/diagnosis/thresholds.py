@@ -124,6 +124,11 @@ FLAT_REL = 0.02
 #: The plateau band is at least this many standard errors of the smoothed curve wide (3
 #: sigma: a flat curve's smoothed noise stays inside it 99.7% of the time).
 PLATEAU_NOISE_SIGMAS = 3.0
+#: An LR far above the size table counts against a run still falling slowly when its loss fell
+#: less than this in all (full weight at the second value): healthy runs fall by a third or more,
+#: the labelled AdamW runs at 100-300x the table fell 4-15% (a healthy SGD run's LR, read as
+#: Adam's in a log that does not name it, keeps falling past a third).
+HIGH_LR_LEARNED_LITTLE_REL = (0.30, 0.15)
 #: A from-scratch run whose loss fell less than this has barely learned (healthy runs fall by
 #: a third or more from ln(vocab); a too-small model still learns the easy part first).
 BARELY_LEARNED_REL = 0.15
