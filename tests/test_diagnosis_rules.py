@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -285,6 +286,33 @@ def test_huge_lr_counts_against_a_loss_that_learned_little_even_while_creeping_d
     learning = 2.4 + 1.4 * np.exp(-(steps - 9) / 80)
     assert diagnose(history(train_loss=learning, lr=lr, step=steps),
                     context=VOCAB).strengths["lr_too_high"] == 0
+
+
+def test_bumps_in_a_log_of_window_means_are_read_as_the_bad_batches_behind_them():
+    """HF logs the mean loss of each 10 steps: two 1.2x bumps that recover at once are two
+    batches ~3x the loss, so bad data; read as single-step points they are ordinary noise."""
+    steps = np.arange(10, 300, 10)
+    loss = 2.5 + 1.3 * np.exp(-(steps - 10) / 60) + \
+        np.random.default_rng(5).normal(0, 0.01, len(steps))
+    loss[[13, 22]] *= 1.22
+    means = diagnose(history(train_loss=loss, step=steps),
+                     context=RunContext(vocab_size=65, loss_window=10))
+    assert top(means) == "data_outlier"
+    assert "mean of 10 steps" in " ".join(means.top.evidence)
+    single = diagnose(history(train_loss=loss, step=steps), context=VOCAB)
+    assert single.strengths["data_outlier"] < means.strengths["data_outlier"]
+    assert top(single) != "data_outlier"
+
+
+def test_trainer_state_logging_steps_is_the_loss_window(tmp_path):
+    from nt_tui.analysis.diagnosis.core import context_for
+    from nt_tui.runlogs import load_run
+
+    state = {"logging_steps": 10, "global_step": 20,
+             "log_history": [{"step": 10, "loss": 3.0}, {"step": 20, "loss": 2.8}]}
+    path = tmp_path / "trainer_state.json"
+    path.write_text(json.dumps(state))
+    assert context_for(load_run(path), path).loss_window == 10
 
 
 def test_plain_sgd_at_a_tiny_lr_that_stalls_is_lr_too_low():

@@ -31,6 +31,8 @@ CONFIG_KEYS: dict[str, tuple[str, ...]] = {
     "model_size": ("model.size",),
     "dataset_tokens": ("dataset_tokens", "train_tokens"),
     "precision": ("precision",),
+    # Hugging Face's Trainer logs the mean train loss over its last `logging_steps` steps
+    "loss_window": ("logging_steps",),
 }
 
 
@@ -54,6 +56,8 @@ class RunContext:
     batch_size: int | None = None
     seq_len: int | None = None
     precision: str | None = None
+    #: steps each logged train loss is the mean of (1 = one batch's loss)
+    loss_window: int | None = None
     #: field -> where its value came from ("config.yaml", "config.json", "you", ...)
     sources: dict[str, str] = field(default_factory=dict)
 

@@ -70,12 +70,24 @@ def _spike_text(spikes: list, limit: int = 3) -> str:
     return shown + more
 
 
+def _loss_window(ev: Evidence) -> int:
+    """Steps each logged train loss is the mean of (HF's logging_steps), capped."""
+    return max(1, min(ev.context.loss_window or 1, th.LOSS_WINDOW_MAX))
+
+
+def _spike_share(ev: Evidence, spikes: int) -> float:
+    """Spikes per step the log covers: a point of a window-mean log covers its window (a bad
+    batch anywhere in it shows), a sampled or per-step point one step."""
+    loss = ev.loss
+    return spikes / max(1, loss.points * _loss_window(ev)) if loss is not None else 0.0
+
+
 def _isolated(ev: Evidence) -> bool:
     """Spikes after the start are few, short and recover."""
     spikes = _late_spikes(ev)
     loss = ev.loss
-    return bool(spikes) and loss is not None and len(spikes) <= max(
-        1, th.ISOLATED_SPIKE_MAX_SHARE * loss.points) and all(
+    return bool(spikes) and loss is not None and (
+        len(spikes) == 1 or _spike_share(ev, len(spikes)) <= th.ISOLATED_SPIKE_MAX_SHARE) and all(
         s.recovered and s.width <= 3 for s in spikes)
 
 
@@ -579,8 +591,8 @@ def rule_lr_too_high(ev: Evidence) -> Finding:
                                       f"{step(loss.minimum_step)})")
     late = _late_spikes(ev)
     if _unsettled_spikes(ev):
-        share = len(late) / loss.points
-        finding.add(0.4 + 0.4 * ramp(share, th.ISOLATED_SPIKE_MAX_SHARE, 0.15),
+        finding.add(0.4 + 0.4 * ramp(_spike_share(ev, len(late)), th.ISOLATED_SPIKE_MAX_SHARE,
+                                     0.15),
                     f"{len(late)} loss spikes that do not settle: {_spike_text(late)}")
     stall = _stalled_noisy(ev)
     if stall[0]:
@@ -868,18 +880,23 @@ def rule_data_outlier(ev: Evidence) -> Finding:
     spikes = _late_spikes(ev)
     strength = {1: 0.55, 2: 0.75}.get(len(spikes), 0.85)
     # a bad batch throws the loss well up; a jump just past the statistical minimum on a
-    # smooth curve is ordinary noise, not evidence of bad data
+    # smooth curve is ordinary noise, not evidence of bad data. In a log of window means
+    # (HF's logging_steps) one batch x times the loss lifts its window's mean by (x - 1) / n.
+    window = _loss_window(ev)
     largest = max(s.ratio for s in spikes)
-    strength *= ramp(largest, 1 + th.SPIKE_MIN_REL, th.OUTLIER_FULL_RATIO)
+    batch = 1 + window * (largest - 1)
+    strength *= ramp(batch, 1 + th.SPIKE_MIN_REL, th.OUTLIER_FULL_RATIO)
     strength *= 1.0 - 0.6 * _diverging(ev)
     if _pattern_spikes(ev):
         strength *= 0.5  # recurring at the data's period: the order of the data, not outliers
     finding.add(strength, f"{len(spikes)} isolated loss spike(s) that recover within "
                           f"{th.SPIKE_RECOVERY_POINTS} logged points: {_spike_text(spikes)}")
-    worst = max(spikes, key=lambda s: s.ratio)
-    finding.note(f"largest spike {num(worst.ratio)}x the loss around it (spike rule: > "
+    finding.note(f"largest spike {num(largest)}x the loss around it (spike rule: > "
                  f"{num(th.SPIKE_RATIO)}x the moving average, or a {num(th.SPIKE_SIGMAS)}-sigma "
                  "jump)")
+    if window > 1:
+        finding.note(f"each point is the mean of {window} steps (logging_steps): one batch "
+                     f"about {num(batch)}x the loss lifts it that much")
     return finding
 
 

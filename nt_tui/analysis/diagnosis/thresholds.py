@@ -55,6 +55,9 @@ SPIKE_MIN_REL = 0.10
 #: seed's 2x spike rule); between 1 + SPIKE_MIN_REL and this it counts in proportion, so a
 #: 1.1x jump on a smooth healthy curve is not called bad data.
 OUTLIER_FULL_RATIO = 1.5
+#: A log of window means (RunContext.loss_window) scales a spike back to one batch by at most
+#: this window (beyond it, several bad batches in a window become as likely as one).
+LOSS_WINDOW_MAX = 10
 #: A spike recovers when the loss is back within this share of the local median ...
 SPIKE_RECOVERED_REL = 0.05
 #: ... within this many logged points.
