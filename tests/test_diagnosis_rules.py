@@ -315,6 +315,18 @@ def test_trainer_state_logging_steps_is_the_loss_window(tmp_path):
     assert context_for(load_run(path), path).loss_window == 10
 
 
+def test_a_slow_straight_fall_adds_to_barely_learned_for_lr_too_low():
+    """Two independent signs of too small a step, neither enough alone: the loss fell 9% in
+    150 steps, and it fell along a straight line (no fast start)."""
+    steps = np.arange(1, 151)
+    loss = math.log(65) - 0.4 * steps / 150 + np.random.default_rng(2).normal(0, 0.005, 150)
+    result = diagnose(history(train_loss=loss, grad_norm=np.full(150, 1.5),
+                              lr=np.full(150, 1e-5), step=steps), context=VOCAB)
+    assert top(result) == "lr_too_low"
+    text = " ".join(result.top.evidence)
+    assert "barely moved" in text and "falls almost linearly" in text
+
+
 def test_plain_sgd_at_a_tiny_lr_that_stalls_is_lr_too_low():
     loss = 3.3 + (math.log(65) - 3.3) * np.exp(-STEPS / 80) + \
         np.random.default_rng(7).normal(0, 0.03, 600)

@@ -453,6 +453,8 @@ def rule_lr_too_low(ev: Evidence) -> Finding:
         return finding
     healthy_grads = grad is not None and grad.median >= th.GRAD_NORM_HEALTHY[0] * 0.1
     barely = _barely_learned(ev)
+    peak = ev.peak_lr
+    lr_not_small = peak is not None and peak >= th.LR_NOT_TINY and (_flat(ev) or _adaptive(ev))
     if _flat(ev) or barely:
         strength = 1.0 if _flat(ev) else barely
         finding.add((0.8 if healthy_grads else 0.45) * strength,
@@ -461,20 +463,21 @@ def rule_lr_too_low(ev: Evidence) -> Finding:
         if healthy_grads:
             finding.note(f"grad norm median {num(grad.median)}: the gradients are there, the "
                          "steps are too small")
-        peak = ev.peak_lr
         if grad is None and peak is not None and peak <= th.LR_TINY:
             finding.add(0.7 * strength, f"the peak LR {fmt_lr(peak)} is tiny")
-        elif peak is not None and peak >= th.LR_NOT_TINY and (_flat(ev) or _adaptive(ev)):
+        elif lr_not_small:
             finding.scale(0.5, f"but the peak LR {fmt_lr(peak)} is not small")
-    elif loss.from_start and loss.early_share is not None and loss.tail_share is not None \
-            and loss.rise_after_min_rel < th.DIVERGENCE_REL:
+    if not _flat(ev) and loss.from_start and loss.early_share is not None and \
+            loss.tail_share is not None and loss.rise_after_min_rel < th.DIVERGENCE_REL:
         # a slowed-down curve is nearly linear: no fast start, no late acceleration
         steady = ramp(loss.early_share, th.CONVEX_SHARE, 0.25) * ramp(
             loss.tail_share, 0.6, 0.45) * ramp(loss.tail_share, 0.15, 0.3)
         if steady > 0:
             # the shape alone, with no LR value in the log or config, is a hint that stays
-            # below what outranks "healthy" (a curve can be near-linear for other reasons)
-            finding.add((0.7 if ev.peak_lr else 0.5) * steady,
+            # below what outranks "healthy" (a curve can be near-linear for other reasons);
+            # beside "barely learned" it is a second, independent sign (the two combine)
+            shape = (0.7 if ev.peak_lr else 0.5) * steady * (0.5 if lr_not_small else 1.0)
+            finding.add(1 - (1 - finding.strength) * (1 - shape),
                         f"the loss falls almost linearly: {pct(loss.early_share)} of its "
                         f"decrease came in the first quarter of the run (healthy curves: over "
                         f"{pct(th.CONVEX_SHARE)}) and it is still falling "
