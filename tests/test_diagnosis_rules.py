@@ -327,6 +327,37 @@ def test_a_slow_straight_fall_adds_to_barely_learned_for_lr_too_low():
     assert "barely moved" in text and "falls almost linearly" in text
 
 
+def test_loss_that_follows_the_position_in_the_epoch_is_unshuffled_data_in_coarse_logs():
+    """HF-style means every 10 steps, ~9 points per 87-step epoch (too few for the
+    autocorrelation): a loss that rises in the last quarter of every pass (the same stretch of
+    data each time) is the data order; the same curve without it is healthy. Lightning's
+    integer epoch column gives the same answer."""
+    steps = np.arange(10, 610, 10)
+    epoch = steps / 87.0
+    rng = np.random.default_rng(9)
+    base = 2.5 + 1.7 * np.exp(-steps / 60) + rng.normal(0, 0.02, len(steps))
+    ordered = base * np.where(epoch % 1.0 >= 0.75, 1.12, 1.0)
+    found = diagnose(history(train_loss=ordered, epoch=epoch, step=steps), context=VOCAB)
+    assert top(found) == "data_not_shuffled"
+    assert "position within the epoch" in " ".join(found.top.evidence)
+    assert found.strengths["data_outlier"] < found.strengths["data_not_shuffled"]
+    shuffled = diagnose(history(train_loss=base, epoch=epoch, step=steps), context=VOCAB)
+    assert shuffled.strengths["data_not_shuffled"] == 0
+    whole = diagnose(history(train_loss=ordered, epoch=np.floor(epoch), step=steps),
+                     context=VOCAB)
+    assert top(whole) == "data_not_shuffled"
+
+
+def test_integer_epochs_are_spread_between_the_first_steps_of_each_epoch():
+    from nt_tui.analysis.diagnosis.evidence import _continuous_epochs
+
+    steps = np.array([0, 50, 100, 150, 200, 250])
+    spread = _continuous_epochs(steps, np.array([0.0, 0, 1, 1, 2, 2]))
+    assert spread.tolist() == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
+    fractional = np.array([0.0, 0.4, 0.8, 1.2, 1.6, 2.0])
+    assert _continuous_epochs(steps, fractional) is fractional
+
+
 def test_plain_sgd_at_a_tiny_lr_that_stalls_is_lr_too_low():
     loss = 3.3 + (math.log(65) - 3.3) * np.exp(-STEPS / 80) + \
         np.random.default_rng(7).normal(0, 0.03, 600)

@@ -215,6 +215,9 @@ class Evidence:
     lr_max: float | None = None
     #: logged LR where the loss reached its plateau, as a share of the peak (None: no LR)
     lr_share_at_plateau: float | None = None
+    #: how much the position within the epoch explains the detrended loss (None: no epoch
+    #: column, or too few passes or points to tell)
+    epoch_phase: "EpochPhase | None" = None
 
     @property
     def peak_lr(self) -> float | None:
@@ -239,6 +242,87 @@ class Evidence:
 
 #: Fewest finite points for a loss curve's shape (trend, tail, minimum).
 MIN_CURVE_POINTS = 3
+
+
+@dataclass
+class EpochPhase:
+    """Does the loss depend on where in the epoch a batch comes from? Unshuffled data gives
+    every pass the same stretches in the same order, so the detrended loss repeats with the
+    position in the epoch; shuffled batches leave it noise. Read from the epoch column, this
+    works on coarse logs (HF's window means, Lightning's one step in ten) whose few points per
+    epoch hide the autocorrelation."""
+
+    #: share of the detrended loss's variance explained by the phase bins (eta squared)
+    explained: float
+    #: F statistic of the phase bins against the scatter within them
+    f_ratio: float
+    points: int
+    epochs: float
+    #: the phase bin (0-1, start of bin) where the loss sits highest above its trend
+    worst_phase: float
+    #: steps per pass, from the (spread) epoch column
+    steps_per_epoch: float
+
+
+def _continuous_epochs(steps: np.ndarray, epochs: np.ndarray) -> np.ndarray:
+    """Fractional epochs: the column as is, or an integer column (Lightning logs the epoch
+    index) spread linearly between the first steps of consecutive epochs."""
+    if np.any(np.abs(epochs - np.round(epochs)) > 1e-9):
+        return epochs
+    starts = {int(k): steps[np.argmax(epochs == k)] for k in np.unique(epochs)}
+    keys = sorted(starts)
+    out = epochs.astype(float).copy()
+    for i, k in enumerate(keys):
+        begin = starts[k]
+        end = starts[keys[i + 1]] if i + 1 < len(keys) else None
+        if end is None:
+            if i == 0:
+                return epochs
+            end = begin + (begin - starts[keys[i - 1]])
+        inside = epochs == k
+        out[inside] = k + (steps[inside] - begin) / max(1, end - begin)
+    return out
+
+
+def _epoch_phase(history: "RunHistory", metric: str) -> EpochPhase | None:
+    if not history.has("epoch"):
+        return None
+    loss = history.series(metric)
+    loss = loss[np.isfinite(loss.to_numpy())]
+    epoch = history.series("epoch")
+    epoch = epoch[np.isfinite(epoch.to_numpy())]
+    if len(loss) < th.PHASE_MIN_POINTS or len(epoch) < 2:
+        return None
+    steps = loss.index.to_numpy(dtype=float)
+    epochs = _continuous_epochs(epoch.index.to_numpy(dtype=float), epoch.to_numpy(dtype=float))
+    at = np.interp(steps, epoch.index.to_numpy(dtype=float), epochs)
+    total = float(at[-1] - at[0])
+    per_epoch = len(steps) / total if total > 0 else 0.0
+    if total < th.PHASE_MIN_EPOCHS or per_epoch < th.PHASE_MIN_POINTS_PER_EPOCH:
+        return None
+    # a centred mean over exactly one epoch removes the trend and keeps the within-epoch shape
+    window = max(3, int(round(per_epoch)) // 2 * 2 + 1)
+    values = loss.to_numpy(dtype=float)
+    trend = np.full(values.size, np.nan)
+    half = window // 2
+    if values.size > window:
+        trend[half:values.size - half] = np.convolve(values, np.ones(window) / window, "valid")
+    keep = np.isfinite(trend) & (at >= at[0] + 1.0)  # the first pass is the fast initial fall
+    resid = (values - trend)[keep] / trend[keep]
+    bins = np.floor((at[keep] % 1.0) * th.PHASE_BINS).astype(int)
+    if resid.size < th.PHASE_BINS * 4 or len(np.unique(bins)) < th.PHASE_BINS:
+        return None
+    means = np.array([resid[bins == b].mean() for b in range(th.PHASE_BINS)])
+    counts = np.array([(bins == b).sum() for b in range(th.PHASE_BINS)])
+    between = float(np.sum(counts * (means - resid.mean()) ** 2))
+    within = float(np.sum((resid - means[bins]) ** 2))
+    if within <= 0:
+        return None
+    f_ratio = (between / (th.PHASE_BINS - 1)) / (within / (resid.size - th.PHASE_BINS))
+    return EpochPhase(explained=between / (between + within), f_ratio=f_ratio,
+                      points=int(resid.size), epochs=total,
+                      worst_phase=float(np.argmax(means)) / th.PHASE_BINS,
+                      steps_per_epoch=float(steps[-1] - steps[0]) / total)
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
@@ -595,6 +679,8 @@ def collect_evidence(history: "RunHistory", context: RunContext | None = None) -
             at = max(loss.plateau_from, evidence.lr.peak_step)
             evidence.lr_share_at_plateau = float(np.interp(
                 at, lrs.index.to_numpy(), lrs.to_numpy())) / evidence.lr.peak
+    if metric == "train_loss":
+        evidence.epoch_phase = _epoch_phase(history, metric)
     evidence.missing = _missing(evidence)
     return evidence
 

@@ -91,12 +91,31 @@ def _isolated(ev: Evidence) -> bool:
         s.recovered and s.width <= 3 for s in spikes)
 
 
+def _phase_strength(ev: Evidence) -> float:
+    """How clearly the loss follows the position within the epoch (0: not, or unknown)."""
+    phase = ev.epoch_phase
+    if phase is None:
+        return 0.0
+    return ramp(phase.f_ratio, *th.PHASE_F) * ramp(phase.explained, *th.PHASE_EXPLAINED)
+
+
+def _spikes_in_worst_phase(ev: Evidence) -> bool:
+    """Every late spike falls in the stretch of the epoch where the loss sits highest."""
+    phase, spikes = ev.epoch_phase, _late_spikes(ev)
+    epoch = _epoch_steps(ev)
+    if phase is None or not spikes or not epoch or not _phase_strength(ev):
+        return False
+    width = 1 / th.PHASE_BINS
+    return all(phase.worst_phase <= (s.step / epoch) % 1.0 < phase.worst_phase + width
+               for s in spikes)
+
+
 def _pattern_spikes(ev: Evidence) -> bool:
     """The spikes after the start recur at the loss's period (the data order), not at random
     steps as bad batches of shuffled data or instability do."""
     loss = ev.loss
     spikes = _late_spikes(ev)
-    if _spike_period(ev) is not None:
+    if _spike_period(ev) is not None or _spikes_in_worst_phase(ev):
         return True
     if loss is None or loss.period is None or len(spikes) < 2:
         return False
@@ -146,6 +165,8 @@ def _epoch_steps(ev: Evidence) -> float | None:
     loss = ev.loss
     if loss is None or not ev.epochs or ev.epochs < 2:
         return None
+    if ev.epoch_phase is not None:  # an integer epoch column, spread between epoch starts
+        return ev.epoch_phase.steps_per_epoch
     return loss.last_step / ev.epochs
 
 
@@ -849,6 +870,15 @@ def rule_data_not_shuffled(ev: Evidence) -> Finding:
         finding.add(0.85 * strength, f"the loss drifts with the data: neighbouring logged values "
                                      f"correlate {num(loss.drift_acf)} after detrending, with "
                                      f"swings of {pct(loss.drift_rel)} of the loss")
+    phase = ev.epoch_phase
+    if phase is not None:
+        strength = _phase_strength(ev)
+        if strength:
+            finding.add(0.85 * strength,
+                        f"the loss follows the position within the epoch: the phase explains "
+                        f"{pct(phase.explained)} of the detrended loss over {num(phase.epochs)} "
+                        f"passes (F = {num(phase.f_ratio)}; shuffled batches give ~0%), "
+                        f"highest in the stretch from {pct(phase.worst_phase)} of each pass")
     spaced = _spike_period(ev)
     if spaced is not None:
         spikes = _late_spikes(ev)

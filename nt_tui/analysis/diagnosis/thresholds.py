@@ -243,5 +243,20 @@ PERIOD_SPIKE_MATCH = 0.15
 #: A period within this share of one pass over the training data (steps per epoch, from the
 #: log's epoch column) is the data order itself.
 PERIOD_EPOCH_MATCH = 0.15
+#: Epoch phase (evidence.EpochPhase): the detrended train loss is split into this many bins
+#: of the position within the epoch ...
+PHASE_BINS = 4
+#: ... over at least this many passes (the first, the fast initial fall, is left out) ...
+PHASE_MIN_EPOCHS = 2.5
+#: ... with at least this many logged points per pass and in all.
+PHASE_MIN_POINTS_PER_EPOCH = 6
+PHASE_MIN_POINTS = 24
+#: The phase bins' F statistic must be significant: from the first value (about the 0.5%
+#: tail of F(3, 40) for independent batches) to the second (about 0.02%) ...
+PHASE_F = (5.0, 8.0)
+#: ... and the phase must explain a large share of the detrended variance (full weight at the
+#: second value): a partial last batch or a few odd stretches of shuffled data give a
+#: significant but small effect (memorising runs of 40-60 short epochs: 3-18%).
+PHASE_EXPLAINED = (0.2, 0.35)
 #: Fewest points for the periodicity tests.
 PERIOD_MIN_POINTS = 40
