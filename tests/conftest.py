@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -38,3 +40,15 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 @pytest.fixture
 def cli():
     return run_cli
+
+
+async def wait_until(pilot, condition: Callable[[], object], what: str | Callable[[], str],
+                     seconds: float = 240.0) -> None:
+    """Let the app run until `condition()` holds (workers, timers and messages all take turns
+    on a busy 2-core CI machine, and importing torch + accelerate takes seconds there); fail
+    with `what` after `seconds` (generous: it only costs time when something is broken)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
+        await pilot.pause(0.1)

@@ -259,3 +259,39 @@ def test_demo_sweep_of_six_trials_prunes_and_resumes_after_kill_9(sweep_folder, 
         assert "left running by a process that is gone" in out
     assert "Best: trial" in out
     assert (sweep_folder / "sweeps" / "sweep-demo" / "study.db").exists()
+
+
+def test_openers_of_a_new_storage_at_once_all_get_it(tmp_path):
+    """The sweep and the screen polling it (threads), or several worker processes, open a new
+    SQLite study database at the same moment: creating Optuna's tables must not race
+    ("table ... already exists")."""
+    import threading
+
+    from nt_tui.tuning.sweep import open_storage
+
+    url = f"sqlite:///{tmp_path / 'threads' / 'study.db'}"
+    start = threading.Barrier(6)
+    opened, failed = [], []
+
+    def opener() -> None:
+        start.wait()
+        try:
+            opened.append(open_storage(url))
+        except Exception as exc:  # the assertion below names it
+            failed.append(exc)
+
+    threads = [threading.Thread(target=opener) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failed and len(opened) == 6
+
+    url = f"sqlite:///{tmp_path / 'processes' / 'study.db'}"
+    code = ("import sys, time; from nt_tui.tuning.sweep import open_storage; "
+            "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); open_storage(sys.argv[1])")
+    at = time.time() + 4  # after every process has imported optuna
+    processes = [subprocess.Popen([sys.executable, "-c", code, url, str(at)],
+                                  stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    errors = [process.communicate(timeout=120)[1] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0, 0], errors

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, Static, TabbedContent
 
+from conftest import wait_until
 from nt_tui.config import load_config
 from nt_tui.tui.app import NtTuiApp
 from nt_tui.tui.screens.ask import AskScreen
@@ -94,8 +95,11 @@ async def test_lr_finder_and_sweep_from_the_keyboard(folder: Path):
                                                                     Static).content)
         await pilot.press("ctrl+r")
         await _settle(app, pilot)
+        await wait_until(pilot, lambda: screen.sweep_outcome is not None,
+                         lambda: "the sweep's outcome (status: "
+                                 f"{screen.query_one('#sweep-status', Static).content})")
         await _settle(app, pilot)  # the last poll of the storage
-        assert screen.sweep_outcome is not None and screen.sweep_outcome.status == "done"
+        assert screen.sweep_outcome.status == "done"
         table = screen.query_one("#sweep-table", DataTable)
         assert table.row_count == 2
         assert [row.state for row in screen.rows] == ["complete", "complete"]

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, OptionList
 
+from conftest import wait_until
 from monitor_fakes import RecordedFeed, recorded_records, spike_warning
 from nt_tui.runfmt import RunWriter
 from nt_tui.tui.app import NtTuiApp
@@ -313,16 +314,6 @@ def test_monitor_refuses_a_path_that_does_not_exist(tmp_path: Path):
 
 
 # ------------------------------------------------------------------ followed logs
-
-
-async def wait_until(pilot, condition, what: str, seconds: float = 30.0) -> None:
-    import time
-
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.1)
 
 
 def write_run(path: Path, steps: range, spike_at: int | None = None) -> RunWriter:

@@ -1,12 +1,12 @@
 """The real thing: the app trains a nano GPT on the demo text in its worker thread while Pilot
 watches the monitor, pauses, resumes and stops it, and sees a spike raise a warning."""
 
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import wait_until
 from nt_tui.tui.app import NtTuiApp
 from nt_tui.tui.screens.monitor import MonitorScreen
 from nt_tui.tui.screens.summary import SummaryScreen
@@ -14,8 +14,6 @@ from nt_tui.tui.widgets.confirm import ConfirmDialog
 from nt_tui.tui.widgets.metric_plot import MetricPlot
 from nt_tui.tui.widgets.warnings_panel import WarningsPanel
 
-#: Generous: CI has two cores and importing torch + accelerate takes seconds.
-DEADLINE_S = 240
 
 
 @pytest.fixture(autouse=True)
@@ -47,14 +45,6 @@ def demo_config(tmp_path: Path, name: str, **sections) -> Path:
     return path
 
 
-async def wait_for(pilot, condition, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.1)
-
-
 def last_step(screen: MonitorScreen) -> int:
     run = screen.runs.get(screen.focus_run or "")
     return (run.last_step or 0) if run is not None else 0
@@ -73,13 +63,13 @@ async def test_train_watch_pause_resume_stop_and_summary(tmp_path):
         await pilot.press("enter")
         monitor = app.screen
         assert isinstance(monitor, MonitorScreen)
-        await wait_for(pilot, lambda: last_step(monitor) >= 6, "the first logged steps")
+        await wait_until(pilot, lambda: last_step(monitor) >= 6, "the first logged steps")
         monitor.refresh_view()
         loss_plot = monitor.query(MetricPlot).first()
         seen = last_step(monitor)  # a busy machine may deliver many steps in one drain
         first_draw = [line.text for line in loss_plot.draw()]
         first_status = monitor.status_text().plain
-        await wait_for(pilot, lambda: last_step(monitor) >= seen + 4, "more steps")
+        await wait_until(pilot, lambda: last_step(monitor) >= seen + 4, "more steps")
         monitor.refresh_view()
         now = last_step(monitor)
         assert [line.text for line in loss_plot.draw()] != first_draw
@@ -87,16 +77,16 @@ async def test_train_watch_pause_resume_stop_and_summary(tmp_path):
         assert f"step {now:,}/20,000" in monitor.status_text().plain
 
         await pilot.press("space")
-        await wait_for(pilot, lambda: monitor.state == "paused", "the pause event")
+        await wait_until(pilot, lambda: monitor.state == "paused", "the pause event")
         paused_at = last_step(monitor)
         await pilot.pause(1.0)
         assert last_step(monitor) == paused_at
         await pilot.press("space")
-        await wait_for(pilot, lambda: last_step(monitor) > paused_at, "training to resume")
+        await wait_until(pilot, lambda: last_step(monitor) > paused_at, "training to resume")
         assert monitor.state == "running"
 
         await pilot.press("c")  # checkpoint now
-        await wait_for(pilot, lambda: any(
+        await wait_until(pilot, lambda: any(
             e.get("kind") == "checkpoint" and e.get("best") is False
             for e in monitor.runs[monitor.focus_run].events), "the requested checkpoint")
 
@@ -104,7 +94,7 @@ async def test_train_watch_pause_resume_stop_and_summary(tmp_path):
         await pilot.pause()
         assert isinstance(app.screen, ConfirmDialog)
         await pilot.press("y")
-        await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen), "the summary")
+        await wait_until(pilot, lambda: isinstance(app.screen, SummaryScreen), "the summary")
         summary = app.screen.summary
         assert summary["status"] == "stopped"
         assert Path(summary["last_checkpoint"]).is_file()
@@ -129,8 +119,8 @@ async def test_a_run_configured_to_spike_raises_a_warning_with_a_way_to_diagnose
         # A 30-step run may end before Pilot looks: the summary then sits on the monitor.
         monitor = next(s for s in app.screen_stack if isinstance(s, MonitorScreen))
         panel = monitor.query_one(WarningsPanel)
-        await wait_for(pilot, lambda: panel.alerts, "an early warning")
-        await wait_for(pilot, lambda: isinstance(app.screen, SummaryScreen), "the summary")
+        await wait_until(pilot, lambda: panel.alerts, "an early warning")
+        await wait_until(pilot, lambda: isinstance(app.screen, SummaryScreen), "the summary")
         assert app.screen.summary["status"] == "finished"
         assert app.screen.summary["warnings"].get("loss_spike", 0) >= 1
         await pilot.press("escape")  # back to the curves: the warnings are still there

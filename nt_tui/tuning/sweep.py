@@ -17,6 +17,7 @@ import math
 import os
 import socket
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,15 @@ GRACE_S = 120
 #: An interrupted trial is queued again at most this many times (then it stays FAIL).
 MAX_RETRIES = 3
 TRIAL_DIR_FORMAT = "trial-{:04d}"
+#: Opening a new database creates Optuna's tables; two openers at once (the sweep and the
+#: screen that polls it, or two worker processes) can race on that. Openers in one process
+#: take turns; across processes the loser retries.
+_OPEN_LOCK = threading.Lock()
+STORAGE_OPEN_TRIES = 5
+STORAGE_RETRY_S = 0.2
+#: SQLAlchemy's errors when another process creates the same tables ("table ... already
+#: exists", "UNIQUE constraint failed: alembic_version", "database is locked").
+_CREATION_RACES = ("OperationalError", "IntegrityError")
 #: Table order of trial states: finished results first, best first.
 STATE_ORDER = ("complete", "pruned", "running", "waiting", "fail")
 
@@ -67,19 +77,25 @@ def open_storage(url: str) -> Any:
 
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    try:
-        return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                              max_retry=MAX_RETRIES))
-    except (ImportError, ModuleNotFoundError) as exc:
-        raise NtTuiError(f"the storage {url} needs a database driver: {exc}",
-                         hint="install the driver for that database (e.g. psycopg2, pymysql)") \
-            from None
-    except Exception as exc:  # SQLAlchemy's errors for bad URLs and unreachable servers
-        raise NtTuiError(f"cannot open the Optuna storage {url}: {type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else ''}",
-                         hint="check the storage URL in the sweep file (or --storage) and "
-                              "that the database is reachable") from None
+    for attempt in range(1, STORAGE_OPEN_TRIES + 1):
+        try:
+            with _OPEN_LOCK:
+                return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                  heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                                      max_retry=MAX_RETRIES))
+        except (ImportError, ModuleNotFoundError) as exc:
+            raise NtTuiError(f"the storage {url} needs a database driver: {exc}",
+                             hint="install the driver for that database (e.g. psycopg2, "
+                                  "pymysql)") from None
+        except Exception as exc:  # SQLAlchemy's errors for bad URLs and unreachable servers
+            if type(exc).__name__ in _CREATION_RACES and attempt < STORAGE_OPEN_TRIES:
+                time.sleep(STORAGE_RETRY_S)  # another process was creating the tables
+                continue
+            raise NtTuiError(f"cannot open the Optuna storage {url}: {type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else ''}",
+                             hint="check the storage URL in the sweep file (or --storage) and "
+                                  "that the database is reachable") from None
+    raise AssertionError("unreachable")
 
 
 def make_sampler(loaded: LoadedSweep, offset: int) -> Any:
