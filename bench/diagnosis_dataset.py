@@ -113,6 +113,12 @@ def specs() -> list[Spec]:
                                (24, "micro", {"schedule": {"name": "constant_with_final_decay"}}),
                                (25, "w48", _sgd(0.4) | {"data": {"batch_size": 16}}),
                                (26, "w32", {"optimizer": {"lr": 2e-3},
+                                            "schedule": {"name": "linear"}}),
+                               (29, "w64", {"optimizer": {"lr": 1.5e-3},
+                                            "schedule": {"name": "constant_with_final_decay"}}),
+                               (30, "w48", _sgd(0.3) | {"schedule": {"name": "linear"}}),
+                               (31, "micro", {"optimizer": {"lr": 2e-3}}),
+                               (32, "w32", {"regularization": {"dropout": 0.1},
                                             "schedule": {"name": "linear"}})]:
         add("healthy", shape, seed, extra)
     for seed, shape, extra in [(1, "w48", {"optimizer": {"lr": 0.3}}),
@@ -126,7 +132,10 @@ def specs() -> list[Spec]:
                                (8, "w64", {"optimizer": {"lr": 0.12}}),
                                (9, "w32", {"optimizer": {"lr": 0.15},
                                            "schedule": {"name": "linear"}}),
-                               (10, "w48", _sgd(40.0))]:
+                               (10, "w48", _sgd(40.0)),
+                               (27, "w32", {"optimizer": {"lr": 0.25},
+                                            "schedule": {"name": "constant"}}),
+                               (28, "w64", _sgd(40.0))]:
         add("lr_too_high", shape, seed, extra)
     for seed, shape, extra in [(1, "w48", {"optimizer": {"lr": 1e-5}}),
                                (2, "w64", {"optimizer": {"lr": 3e-6}}), (3, "w48", _sgd(2e-3)),
@@ -136,7 +145,8 @@ def specs() -> list[Spec]:
                                (7, "w48", {"optimizer": {"lr": 8e-6}}), (8, "w32", _sgd(5e-4)),
                                (9, "w64", {"optimizer": {"lr": 1e-5},
                                            "schedule": {"name": "constant"}}),
-                               (10, "w48", _sgd(5e-4))]:
+                               (10, "w48", _sgd(5e-4)),
+                               (27, "w64", {"optimizer": {"lr": 5e-6}}), (28, "w32", _sgd(1e-3))]:
         add("lr_too_low", shape, seed, extra)
     for seed, shape, extra in [(1, "w48", _sgd(3.0)), (2, "w64", _sgd(2.0)),
                                (3, "w32", _sgd(6.0) | {"schedule": {"name": "constant"}}),
@@ -148,12 +158,15 @@ def specs() -> list[Spec]:
                                (7, "w48", _sgd(5.0)), (8, "w32", _sgd(8.0)),
                                (9, "w64", {"optimizer": {"lr": 0.8},
                                            "schedule": {"warmup_steps": 30}}),
-                               (10, "w32", _sgd(4.0))]:
+                               (10, "w32", _sgd(4.0)), (27, "w64", _sgd(6.0)),
+                               (28, "w48", {"optimizer": {"lr": 0.9},
+                                            "schedule": {"warmup_steps": 20}})]:
         add("exploding_gradients", shape, seed, {"regularization": {"grad_clip": 0.0}}, extra)
     for seed, deep, lr in [(1, "12,64,0.02", 0.1), (2, "8,64,0.04", 0.5), (3, "10,32,0.05", 0.3),
                            (4, "6,64,0.03", 0.1), (5, "9,48,0.03", 0.2), (6, "7,32,0.02", 0.3),
                            (7, "11,48,0.03", 0.2), (8, "8,48,0.02", 0.4),
-                           (9, "9,64,0.02", 0.3), (10, "10,48,0.04", 0.2)]:
+                           (9, "9,64,0.02", 0.3), (10, "10,48,0.04", 0.2),
+                           (27, "7,64,0.03", 0.2), (28, "11,32,0.04", 0.4)]:
         out.append(Spec(f"vanishing_gradients--deep{deep.split(',')[0]}-s{seed}",
                         "vanishing_gradients",
                         merge({"seed": seed, "model": {"size": None,
@@ -167,7 +180,9 @@ def specs() -> list[Spec]:
                                          (7, "w48", 200, _sgd(0.4)),
                                          (8, "w64", 140, {"optimizer": {"lr": 1e-3}}),
                                          (9, "w32", 170, {"optimizer": {"lr": 3e-3}}),
-                                         (10, "w64", 250, _sgd(0.5))]:
+                                         (10, "w64", 250, _sgd(0.5)),
+                                         (27, "w48", 210, _sgd(0.3)),
+                                         (28, "w32", 130, {"optimizer": {"lr": 1e-3}})]:
         add("numerical_instability", shape, seed, extra,
             fault={"kind": "nan_division", "position": position})
     # no warmup at a peak LR where Adam's first, badly estimated steps throw the loss up far
@@ -177,7 +192,8 @@ def specs() -> list[Spec]:
                                    (3, "micro", 5e-2, 8), (4, "w64", 8e-2, 16),
                                    (5, "micro", 7e-2, 16), (6, "w64", 5e-2, 16),
                                    (7, "w64", 7e-2, 16), (8, "micro", 8e-2, 16),
-                                   (9, "w64", 6e-2, 8), (10, "micro", 5e-2, 16)]:
+                                   (9, "w64", 6e-2, 8), (10, "micro", 5e-2, 16),
+                                   (27, "micro", 7e-2, 8), (28, "w64", 5e-2, 8)]:
         add("insufficient_warmup", shape, seed, {"optimizer": {"lr": lr},
                                                  "schedule": {"warmup_steps": 0},
                                                  "regularization": {"grad_clip": 0.0},
@@ -192,7 +208,9 @@ def specs() -> list[Spec]:
                                           (7, "w48", "linear", 90, 320),
                                           (8, "w64", "cosine", 110, 380),
                                           (9, "w32", "cosine", 90, 330),
-                                          (10, "w64", "linear", 130, 420)]:
+                                          (10, "w64", "linear", 130, 420),
+                                          (27, "w32", "cosine", 140, 430),
+                                          (28, "w48", "linear", 110, 370)]:
         add("schedule_exhausted", shape, seed,
             {"schedule": {"name": name, "total_steps": total, "min_lr": 0.0}},
             fault={"kind": "schedule_exhausted", "run_steps": run})
@@ -209,7 +227,9 @@ def specs() -> list[Spec]:
                 (7, "micro", 900, {"optimizer": {"lr": 4e-3}}),
                 (8, "nano", 1100, {"optimizer": {"lr": 4e-3}, "schedule": {"name": "linear"}}),
                 (9, "w64", 1000, {"optimizer": {"lr": 3e-3}, "schedule": {"name": "linear"}}),
-                (10, "nano", 900, {"optimizer": {"lr": 2e-3}, "schedule": {"name": "constant"}})]
+                (10, "nano", 900, {"optimizer": {"lr": 2e-3}, "schedule": {"name": "constant"}}),
+                (27, "w64", 1100, {"optimizer": {"lr": 3e-3}}),
+                (28, "micro", 1000, {"optimizer": {"lr": 2e-3}, "schedule": {"name": "constant"}})]
     for seed, shape, steps, extra in memorise:
         add("overfitting", shape, seed, small, {"schedule": {"total_steps": steps}}, extra,
             files=SMALL)
@@ -228,7 +248,9 @@ def specs() -> list[Spec]:
                                                      (7, 1, 3, 1, 8e-3, "cosine"),
                                                      (8, 1, 4, 2, 6e-3, "linear"),
                                                      (9, 1, 3, 3, 6e-3, "constant"),
-                                                     (10, 1, 2, 1, 8e-3, "linear")]:
+                                                     (10, 1, 2, 1, 8e-3, "linear"),
+                                                     (27, 1, 3, 1, 7e-3, "constant"),
+                                                     (28, 1, 4, 1, 5e-3, "linear")]:
         out.append(Spec(f"underfitting--t{width}-s{seed}", "underfitting",
                         {"seed": seed, "model": {"size": None, "n_layer": layers,
                                                  "n_embd": width, "n_head": heads},
@@ -245,7 +267,9 @@ def specs() -> list[Spec]:
                                       (7, "w32", SORTED, {}),
                                       (8, "w64", SOURCES, {"optimizer": {"lr": 2.5e-3}}),
                                       (9, "w32", SOURCES, _sgd(0.4)),
-                                      (10, "w64", SORTED, {"optimizer": {"lr": 2e-3}})]:
+                                      (10, "w64", SORTED, {"optimizer": {"lr": 2e-3}}),
+                                      (27, "w48", SORTED, {"optimizer": {"lr": 3e-3}}),
+                                      (28, "w64", SOURCES, _sgd(0.5))]:
         train = next(name for name in files if name != "plain_val.txt")
         add("data_not_shuffled", shape, seed, ordered, {"data": {"train": train}}, extra,
             fault={"kind": "unshuffled"}, files=files, tag=f"-{train.split('_')[0]}")
@@ -262,7 +286,9 @@ def specs() -> list[Spec]:
                                           (8, "w64", [127, 181, 239], {"optimizer": {"lr": 2e-3}}),
                                           (9, "w32", [133, 219], _sgd(0.4)),
                                           (10, "w48", [109, 197, 271],
-                                           {"optimizer": {"lr": 3e-3}})]:
+                                           {"optimizer": {"lr": 3e-3}}),
+                                          (27, "w32", [149, 233], {"optimizer": {"lr": 2e-3}}),
+                                          (28, "w64", [117, 191, 259], _sgd(0.4))]:
         add("data_outlier", shape, seed, extra,
             fault={"kind": "outliers", "positions": positions, "vocab": 65})
     leaked = {"data": {"train": "small_train.txt", "validation": "small_train.txt",
@@ -277,7 +303,9 @@ def specs() -> list[Spec]:
                                       (7, "w48", 25.0, {"optimizer": {"lr": 1e-3}}),
                                       (8, "w64", 18.0, _sgd(0.4)),
                                       (9, "w32", 12.0, {"optimizer": {"lr": 2e-3}}),
-                                      (10, "w64", 22.0, _sgd(0.3))]:
+                                      (10, "w64", 22.0, _sgd(0.3)),
+                                      (27, "w32", 16.0, _sgd(0.4)),
+                                      (28, "w48", 20.0, {"optimizer": {"lr": 2e-3}})]:
         add("bad_initialization", shape, seed, extra, fault={"kind": "bad_init", "scale": scale})
     return out
 
@@ -733,6 +761,9 @@ FRESH_SEEDS = {7, 8, 19, 20, 21, 22}
 #: constant was set by looking at them.
 UNTOUCHED_SEEDS = {9, 10, 23, 24, 25, 26}
 
+#: Trained and scored once after the second 2026-11-30 rule round; not used to set rules.
+FINAL_SEEDS = {27, 28, 29, 30, 31, 32}
+
 
 #: Splits the softmax temperature is fitted on (`evaluate --fit`): one parameter, fitted on
 #: every log the rules were developed on; its calibration is then reported on the new seeds.
@@ -745,6 +776,8 @@ def split_of(run: str) -> str:
         return "fresh"
     if seed in UNTOUCHED_SEEDS:
         return "untouched"
+    if seed in FINAL_SEEDS:
+        return "final"
     return "dev" if seed in DEV_SEEDS else "new" if seed in NEW_SEEDS else "held-out"
 
 
@@ -842,7 +875,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         temperature = None
     parts = [("all", results)] + [
         (name, [r for r in results if split_of(r["run"]) == name])
-        for name in ("dev", "held-out", "new", "fresh", "untouched")]
+        for name in ("dev", "held-out", "new", "fresh", "untouched", "final")]
     texts = []
     for name, part in parts:
         if not part:  # a work directory may hold only some splits (e.g. the fresh runs)
