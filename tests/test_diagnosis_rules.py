@@ -358,6 +358,32 @@ def test_integer_epochs_are_spread_between_the_first_steps_of_each_epoch():
     assert _continuous_epochs(steps, fractional) is fractional
 
 
+def test_what_a_coarse_log_cannot_show_ranks_the_alternatives_of_a_healthy_looking_run():
+    """Lightning-style, one step in ten, no optimizer name, no warmup in the LR: the curve
+    looks healthy, and the alternatives named are the faults such a log hides (a warmup spike
+    before the first point, bad batches between points, plain SGD at a small step), each with
+    a sentence saying so; they stay far below "healthy"."""
+    steps = np.arange(9, 600, 10)
+    loss = healthy_loss(steps, seed=11)
+    result = diagnose(history(train_loss=loss, lr=np.full(len(steps), 1e-3), step=steps),
+                      context=VOCAB)
+    from nt_tui.analysis.diagnosis.blind_spots import BLIND_SPOT_STRENGTH, blind_spots
+
+    assert top(result) == "healthy" and result.top.confidence > 0.9
+    hidden = {cause: sentence for cause, (_, sentence) in blind_spots(result.evidence).items()}
+    assert {"insufficient_warmup", "data_outlier", "lr_too_low"} <= set(hidden)
+    assert all(result.strengths[cause] >= BLIND_SPOT_STRENGTH for cause in hidden)
+    assert "not visible in this log" in hidden["data_outlier"]
+    assert "lr_too_low" in [h.cause for h in result.hypotheses] or \
+        "insufficient_warmup" in [h.cause for h in result.hypotheses]
+    listed = " ".join(e for h in result.hypotheses[1:] for e in h.evidence)
+    assert "starts at step 9" in listed or "does not name the optimizer" in listed
+    # logged every step from step 1 with a warmup: nothing is hidden
+    dense = diagnose(history(train_loss=healthy_loss(), lr=np.minimum(1, STEPS / 40) * 1e-3),
+                     context=RunContext(vocab_size=65, optimizer="adamw"))
+    assert all("not visible" not in " ".join(h.evidence) for h in dense.hypotheses)
+
+
 def test_plain_sgd_at_a_tiny_lr_that_stalls_is_lr_too_low():
     loss = 3.3 + (math.log(65) - 3.3) * np.exp(-STEPS / 80) + \
         np.random.default_rng(7).normal(0, 0.03, 600)

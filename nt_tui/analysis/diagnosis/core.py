@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from nt_tui.analysis.diagnosis import thresholds as th
 from nt_tui.analysis.diagnosis import stacking
+from nt_tui.analysis.diagnosis.blind_spots import blind_spots
 from nt_tui.analysis.diagnosis.calibration import confidences
 from nt_tui.analysis.diagnosis.context import RunContext, context_from_config, context_from_files
 from nt_tui.analysis.diagnosis.evidence import Evidence, collect_evidence
@@ -178,6 +179,9 @@ def diagnose(history: "RunHistory", symptoms: Iterable[str] = (),
     inferred = infer_symptoms(evidence)
     _pair_causes(findings, set(given) | set(inferred))
     _apply_symptoms(findings, given)
+    for cause, (hint, sentence) in blind_spots(evidence).items():
+        if findings[cause].strength < hint:
+            findings[cause].add(hint, sentence)
     strengths = {cause: round(f.strength, 4) if math.isfinite(f.strength) else 0.0
                  for cause, f in findings.items()}
     available = stacking.availability(evidence)

@@ -66,6 +66,8 @@ class LossEvidence:
     #: lag-1 autocorrelation and amplitude of the detrended second half
     drift_acf: float
     drift_rel: float
+    #: median steps between logged points (10 for HF's and Lightning's defaults)
+    interval: float = 1.0
 
     @property
     def span(self) -> int:
@@ -435,7 +437,7 @@ def _loss_evidence(metric: str, steps: np.ndarray, values: np.ndarray,
         early_rise_rel=float(early_rise), early_rise_step=early_step,
         spikes=find_spikes(steps, values),
         period=(int(round(period[0] * interval)), period[1]) if period else None,
-        drift_acf=drift_acf, drift_rel=drift_rel)
+        drift_acf=drift_acf, drift_rel=drift_rel, interval=interval)
 
 
 def _counted_nonfinite(history: "RunHistory") -> list[tuple[int, str]]:
