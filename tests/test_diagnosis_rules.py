@@ -384,6 +384,20 @@ def test_what_a_coarse_log_cannot_show_ranks_the_alternatives_of_a_healthy_looki
     assert all("not visible" not in " ".join(h.evidence) for h in dense.hypotheses)
 
 
+def test_a_huge_unnamed_lr_with_a_loss_that_fell_like_a_healthy_run_is_not_lr_too_high():
+    """LR 0.5 (500x Adam's table) in a log that does not name the optimizer, and a loss that
+    fell 36% from ln(vocab) and flattened: an Adam step that large does not get there, so
+    the LR is on plain SGD's scale and the run is healthy."""
+    steps = np.arange(1, 301)
+    loss = 2.65 + (math.log(65) - 2.65) * np.exp(-steps / 40) + \
+        np.random.default_rng(6).normal(0, 0.02, 300)
+    lr = 0.5 * np.minimum(1, steps / 26)
+    result = diagnose(history(train_loss=loss, grad_norm=np.full(300, 0.5), lr=lr, step=steps),
+                      context=VOCAB)
+    assert top(result) == "healthy"
+    assert result.strengths["lr_too_high"] < 0.2
+
+
 def test_plain_sgd_at_a_tiny_lr_that_stalls_is_lr_too_low():
     loss = 3.3 + (math.log(65) - 3.3) * np.exp(-STEPS / 80) + \
         np.random.default_rng(7).normal(0, 0.03, 600)

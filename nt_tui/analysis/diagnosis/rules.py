@@ -634,6 +634,10 @@ def rule_lr_too_high(ev: Evidence) -> Finding:
     # frequencies alone give); a loss flat from the start never moved: too large a step moves it
     stalled = 1.0 if loss.tail_change_rel < 2 * th.PLATEAU_REL else \
         ramp(loss.decrease_rel, *th.HIGH_LR_LEARNED_LITTLE_REL)
+    if loss.from_start and loss.decrease_rel >= th.HIGH_LR_LEARNED_WELL_REL[1]:
+        # a from-scratch loss that fell as far as healthy runs do did not take Adam steps
+        # hundreds of times too large: the LR is on another optimizer's scale (plain SGD)
+        stalled *= ramp(loss.decrease_rel, *th.HIGH_LR_LEARNED_WELL_REL)
     if extreme and stalled and not _flat(ev):
         finding.add((extreme + 0.2 * _noisy(ev)[0]) * stalled, why)
         if stalled < 1:

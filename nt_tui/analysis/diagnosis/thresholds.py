@@ -132,6 +132,9 @@ PLATEAU_NOISE_SIGMAS = 3.0
 #: the labelled AdamW runs at 100-300x the table fell 4-15% (a healthy SGD run's LR, read as
 #: Adam's in a log that does not name it, keeps falling past a third).
 HIGH_LR_LEARNED_LITTLE_REL = (0.30, 0.15)
+#: ... and a from-scratch loss that fell by a third or more (full discount at the first value,
+#: none at the second) contradicts the table: an Adam step 100x too large does not get there.
+HIGH_LR_LEARNED_WELL_REL = (0.35, 0.28)
 #: A from-scratch run whose loss fell less than this has barely learned (healthy runs fall by
 #: a third or more from ln(vocab); a too-small model still learns the easy part first).
 BARELY_LEARNED_REL = 0.15
