@@ -614,3 +614,15 @@ def test_a_loss_that_went_up_is_said_to_have_risen():
     sentences = [line for h in result.hypotheses for line in h.evidence]
     assert any("train_loss rose" in line for line in sentences)
     assert not any("train_loss fell -" in line for line in sentences)
+
+
+def test_warmup_fix_does_not_claim_a_current_value_the_log_does_not_have():
+    from nt_tui.analysis.diagnosis.evidence import collect_evidence
+    from nt_tui.analysis.diagnosis.fixes import fix_warmup
+
+    no_lr = fix_warmup(collect_evidence(history(train_loss=healthy_loss()), VOCAB))
+    assert "0 ->" not in no_lr.text and "if the run has none" in no_lr.text
+    assert no_lr.changes == {"schedule.warmup_steps": 30}
+    with_lr = fix_warmup(collect_evidence(history(train_loss=healthy_loss(),
+                                                  lr=np.full(600, 1e-3)), VOCAB))
+    assert with_lr.text.startswith("Add a linear warmup: warmup_steps 0 -> 30")

@@ -104,7 +104,11 @@ def fix_warmup(ev: Evidence) -> Fix:
         return Fix("Add a linear warmup of ~5-10% of the run (at most 2000 steps).")
     new = max(10, min(WARMUP_CAP_STEPS, round(WARMUP_FIX_SHARE * run)))
     old = ev.context.warmup_steps if ev.context.warmup_steps is not None else (
-        ev.lr.warmup_steps if ev.lr else 0)
+        ev.lr.warmup_steps if ev.lr else None)
+    if old is None:  # no LR column and no config: the current warmup is not known
+        return Fix(f"Use a linear warmup of warmup_steps {new} ({WARMUP_FIX_SHARE:.0%} of the "
+                   f"{step(run)}-step run) if the run has none or a shorter one.",
+                   {"schedule.warmup_steps": new})
     return Fix(f"Add a linear warmup: warmup_steps {old} -> {new} ({WARMUP_FIX_SHARE:.0%} of "
                f"the {step(run)}-step run).", {"schedule.warmup_steps": new})
 
