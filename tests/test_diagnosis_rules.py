@@ -398,6 +398,20 @@ def test_a_huge_unnamed_lr_with_a_loss_that_fell_like_a_healthy_run_is_not_lr_to
     assert result.strengths["lr_too_high"] < 0.2
 
 
+def test_a_leaked_validation_set_that_wanders_up_with_train_is_still_leakage():
+    """Memorised to ~1 nat over 40 passes, validation (the training data again) sits just
+    under train and wanders 4% up at the end, as train does: no gap opened, so not
+    overfitting; a set that rises as far above train is overfitting."""
+    loss = healthy_loss(seed=12, floor=0.95)
+    loss[480:] += np.linspace(0, 0.04, 120)
+    leaked = diagnose(history(train_loss=loss, val_loss=val_points(loss * 0.98),
+                              epoch=STEPS / 15), context=VOCAB)
+    assert top(leaked) == "label_leakage"
+    rising = diagnose(history(train_loss=loss, val_loss=val_points(
+        loss * np.linspace(1.0, 1.3, 600)), epoch=STEPS / 15), context=VOCAB)
+    assert top(rising) == "overfitting"
+
+
 def test_plain_sgd_at_a_tiny_lr_that_stalls_is_lr_too_low():
     loss = 3.3 + (math.log(65) - 3.3) * np.exp(-STEPS / 80) + \
         np.random.default_rng(7).normal(0, 0.03, 600)
