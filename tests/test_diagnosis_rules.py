@@ -412,6 +412,23 @@ def test_a_leaked_validation_set_that_wanders_up_with_train_is_still_leakage():
     assert top(rising) == "overfitting"
 
 
+def test_a_blow_up_with_every_step_clipped_is_the_step_size_not_exploding_gradients():
+    """The grad norm grows 600x and the loss diverges; with clipping active on every step the
+    updates were bounded, so the step size did it (lr_too_high); the same curves with no
+    clipping are exploding gradients."""
+    steps = np.arange(1, 61)
+    loss = 4.2 * np.geomspace(1, 200, 60)
+    grads = np.geomspace(1.0, 600.0, 60)
+    clipped = diagnose(history(train_loss=loss, grad_norm=grads, lr=np.full(60, 40.0),
+                               clip_fraction=np.ones(60), step=steps), context=VOCAB)
+    assert top(clipped) == "lr_too_high"
+    assert "every update was bounded" in " ".join(
+        e for h in clipped.hypotheses if h.cause == "exploding_gradients" for e in h.evidence)
+    free = diagnose(history(train_loss=loss, grad_norm=grads, lr=np.full(60, 40.0),
+                            clip_fraction=np.zeros(60), step=steps), context=VOCAB)
+    assert top(free) == "exploding_gradients"
+
+
 def test_plain_sgd_at_a_tiny_lr_that_stalls_is_lr_too_low():
     loss = 3.3 + (math.log(65) - 3.3) * np.exp(-STEPS / 80) + \
         np.random.default_rng(7).normal(0, 0.03, 600)

@@ -432,7 +432,17 @@ def rule_exploding_gradients(ev: Evidence) -> Finding:
             finding.add(0.35, f"the loss grew {num(brief.growth)}x ({num(brief.first)} -> "
                               f"{num(brief.last)}) in a log of {brief.points} finite point(s) "
                               "(no grad norm logged to confirm)")
+    if finding.strength and _updates_bounded(ev):
+        finding.scale(0.5, f"but gradients were clipped on {pct(ev.clip_fraction)} of steps: "
+                           "every update was bounded, so the blow-up came from the step size "
+                           "(LR x clip), not from unbounded gradients")
     return finding
+
+
+def _updates_bounded(ev: Evidence) -> bool:
+    """Clipping held most updates to the threshold: exploding gradients (the fix: clip)
+    cannot be what blew the run up; the step size can."""
+    return ev.clip_fraction is not None and ev.clip_fraction >= th.CLIP_FRACTION_BOUNDED
 
 
 def rule_vanishing_gradients(ev: Evidence) -> Finding:
@@ -653,7 +663,7 @@ def rule_lr_too_high(ev: Evidence) -> Finding:
     exploded = (bad is not None and (bad.grad_ratio_before or 0) >= th.GRAD_RISE_BEFORE_NAN) or \
         _grad_blew_up(ev) or _sustained_blowup(ev) or (
             bad is not None and ev.grad is None and (bad.loss_ratio_before or 0) >= 3)
-    if exploded:
+    if exploded and not _updates_bounded(ev):
         finding.scale(0.6, "the gradient norm blew up by orders of magnitude: exploding "
                            "gradients describe it more precisely")
     return finding

@@ -81,6 +81,9 @@ GRAD_BURST_RATIO = 5.0
 # --- optimizer signals --------------------------------------------------------------------
 #: Seed: clipping more than 10% of the steps means the learning rate is too high.
 CLIP_FRACTION_HIGH = 0.10
+#: Clipped on at least this share of steps, the updates were bounded by the clip threshold:
+#: a blow-up then comes from the step size, not from gradients growing unchecked.
+CLIP_FRACTION_BOUNDED = 0.5
 #: Update-to-weight ratio of a healthy run (Karpathy, CS231n "babysitting the learning
 #: process": ~1e-3); 10x above it is too fast, 100x below too slow.
 UPDATE_RATIO_HEALTHY = 1e-3
