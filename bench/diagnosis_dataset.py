@@ -125,6 +125,12 @@ def specs() -> list[Spec]:
                                (36, "w48", _sgd(0.5) | {"schedule": {"name": "constant"}}),
                                (37, "micro", {"regularization": {"dropout": 0.1}}),
                                (38, "w32", {"optimizer": {"lr": 2e-3},
+                                            "schedule": {"name": "constant_with_final_decay"}}),
+                               (41, "w48", {"optimizer": {"lr": 2e-3},
+                                            "schedule": {"name": "constant_with_final_decay"}}),
+                               (42, "micro", {"optimizer": {"lr": 1.5e-3}}),
+                               (43, "w64", _sgd(0.4) | {"schedule": {"name": "linear"}}),
+                               (44, "w32", {"regularization": {"dropout": 0.1},
                                             "schedule": {"name": "constant_with_final_decay"}})]:
         add("healthy", shape, seed, extra)
     for seed, shape, extra in [(1, "w48", {"optimizer": {"lr": 0.3}}),
@@ -144,7 +150,11 @@ def specs() -> list[Spec]:
                                (28, "w64", _sgd(40.0)),
                                (33, "w64", {"optimizer": {"lr": 0.15},
                                             "schedule": {"name": "constant"}}),
-                               (34, "w48", _sgd(40.0))]:
+                               (34, "w48", _sgd(40.0)),
+                               (39, "w32", {"optimizer": {"lr": 0.2},
+                                            "schedule": {"name": "linear"}}),
+                               (40, "w48", {"optimizer": {"lr": 0.12},
+                                            "schedule": {"name": "constant"}})]:
         add("lr_too_high", shape, seed, extra)
     for seed, shape, extra in [(1, "w48", {"optimizer": {"lr": 1e-5}}),
                                (2, "w64", {"optimizer": {"lr": 3e-6}}), (3, "w48", _sgd(2e-3)),
@@ -156,7 +166,10 @@ def specs() -> list[Spec]:
                                            "schedule": {"name": "constant"}}),
                                (10, "w48", _sgd(5e-4)),
                                (27, "w64", {"optimizer": {"lr": 5e-6}}), (28, "w32", _sgd(1e-3)),
-                               (33, "w32", {"optimizer": {"lr": 1e-5}}), (34, "w64", _sgd(2e-3))]:
+                               (33, "w32", {"optimizer": {"lr": 1e-5}}), (34, "w64", _sgd(2e-3)),
+                               (39, "w48", {"optimizer": {"lr": 5e-6},
+                                            "schedule": {"name": "constant"}}),
+                               (40, "w32", _sgd(2e-3))]:
         add("lr_too_low", shape, seed, extra)
     for seed, shape, extra in [(1, "w48", _sgd(3.0)), (2, "w64", _sgd(2.0)),
                                (3, "w32", _sgd(6.0) | {"schedule": {"name": "constant"}}),
@@ -173,14 +186,18 @@ def specs() -> list[Spec]:
                                             "schedule": {"warmup_steps": 20}}),
                                (33, "w48", _sgd(6.0)),
                                (34, "w64", {"optimizer": {"lr": 1.0},
-                                            "schedule": {"warmup_steps": 20}})]:
+                                            "schedule": {"warmup_steps": 20}}),
+                               (39, "w32", {"optimizer": {"lr": 0.9},
+                                            "schedule": {"warmup_steps": 30}}),
+                               (40, "w48", _sgd(4.0))]:
         add("exploding_gradients", shape, seed, {"regularization": {"grad_clip": 0.0}}, extra)
     for seed, deep, lr in [(1, "12,64,0.02", 0.1), (2, "8,64,0.04", 0.5), (3, "10,32,0.05", 0.3),
                            (4, "6,64,0.03", 0.1), (5, "9,48,0.03", 0.2), (6, "7,32,0.02", 0.3),
                            (7, "11,48,0.03", 0.2), (8, "8,48,0.02", 0.4),
                            (9, "9,64,0.02", 0.3), (10, "10,48,0.04", 0.2),
                            (27, "7,64,0.03", 0.2), (28, "11,32,0.04", 0.4),
-                           (33, "10,64,0.03", 0.3), (34, "8,32,0.03", 0.2)]:
+                           (33, "10,64,0.03", 0.3), (34, "8,32,0.03", 0.2),
+                           (39, "9,32,0.04", 0.3), (40, "12,48,0.03", 0.2)]:
         out.append(Spec(f"vanishing_gradients--deep{deep.split(',')[0]}-s{seed}",
                         "vanishing_gradients",
                         merge({"seed": seed, "model": {"size": None,
@@ -198,7 +215,9 @@ def specs() -> list[Spec]:
                                          (27, "w48", 210, _sgd(0.3)),
                                          (28, "w32", 130, {"optimizer": {"lr": 1e-3}}),
                                          (33, "w64", 160, {"optimizer": {"lr": 2e-3}}),
-                                         (34, "w48", 240, _sgd(0.4))]:
+                                         (34, "w48", 240, _sgd(0.4)),
+                                         (39, "w32", 220, _sgd(0.3)),
+                                         (40, "w48", 110, {"optimizer": {"lr": 2e-3}})]:
         add("numerical_instability", shape, seed, extra,
             fault={"kind": "nan_division", "position": position})
     # no warmup at a peak LR where Adam's first, badly estimated steps throw the loss up far
@@ -210,7 +229,8 @@ def specs() -> list[Spec]:
                                    (7, "w64", 7e-2, 16), (8, "micro", 8e-2, 16),
                                    (9, "w64", 6e-2, 8), (10, "micro", 5e-2, 16),
                                    (27, "micro", 7e-2, 8), (28, "w64", 5e-2, 8),
-                                   (33, "micro", 6e-2, 8), (34, "w64", 7e-2, 16)]:
+                                   (33, "micro", 6e-2, 8), (34, "w64", 7e-2, 16),
+                                   (39, "micro", 8e-2, 8), (40, "w64", 7e-2, 8)]:
         add("insufficient_warmup", shape, seed, {"optimizer": {"lr": lr},
                                                  "schedule": {"warmup_steps": 0},
                                                  "regularization": {"grad_clip": 0.0},
@@ -229,7 +249,9 @@ def specs() -> list[Spec]:
                                           (27, "w32", "cosine", 140, 430),
                                           (28, "w48", "linear", 110, 370),
                                           (33, "w64", "cosine", 100, 360),
-                                          (34, "w32", "linear", 130, 410)]:
+                                          (34, "w32", "linear", 130, 410),
+                                          (39, "w48", "cosine", 120, 410),
+                                          (40, "w32", "linear", 90, 340)]:
         add("schedule_exhausted", shape, seed,
             {"schedule": {"name": name, "total_steps": total, "min_lr": 0.0}},
             fault={"kind": "schedule_exhausted", "run_steps": run})
@@ -250,7 +272,9 @@ def specs() -> list[Spec]:
                 (27, "w64", 1100, {"optimizer": {"lr": 3e-3}}),
                 (28, "micro", 1000, {"optimizer": {"lr": 2e-3}, "schedule": {"name": "constant"}}),
                 (33, "micro", 1100, {"optimizer": {"lr": 3e-3}, "schedule": {"name": "constant"}}),
-                (34, "nano", 900, {"optimizer": {"lr": 4e-3}})]
+                (34, "nano", 900, {"optimizer": {"lr": 4e-3}}),
+                (39, "w64", 1000, {"optimizer": {"lr": 4e-3}, "schedule": {"name": "constant"}}),
+                (40, "nano", 1000, {"optimizer": {"lr": 3e-3}, "schedule": {"name": "linear"}})]
     for seed, shape, steps, extra in memorise:
         add("overfitting", shape, seed, small, {"schedule": {"total_steps": steps}}, extra,
             files=SMALL)
@@ -273,7 +297,9 @@ def specs() -> list[Spec]:
                                                      (27, 1, 3, 1, 7e-3, "constant"),
                                                      (28, 1, 4, 1, 5e-3, "linear"),
                                                      (33, 1, 4, 1, 8e-3, "constant"),
-                                                     (34, 1, 3, 3, 1e-2, "linear")]:
+                                                     (34, 1, 3, 3, 1e-2, "linear"),
+                                                     (39, 1, 2, 2, 7e-3, "cosine"),
+                                                     (40, 1, 4, 4, 8e-3, "linear")]:
         out.append(Spec(f"underfitting--t{width}-s{seed}", "underfitting",
                         {"seed": seed, "model": {"size": None, "n_layer": layers,
                                                  "n_embd": width, "n_head": heads},
@@ -294,7 +320,9 @@ def specs() -> list[Spec]:
                                       (27, "w48", SORTED, {"optimizer": {"lr": 3e-3}}),
                                       (28, "w64", SOURCES, _sgd(0.5)),
                                       (33, "w32", SORTED, {"optimizer": {"lr": 2.5e-3}}),
-                                      (34, "w48", SOURCES, _sgd(0.4))]:
+                                      (34, "w48", SOURCES, _sgd(0.4)),
+                                      (39, "w64", SORTED, _sgd(0.4)),
+                                      (40, "w32", SOURCES, {"optimizer": {"lr": 2e-3}})]:
         train = next(name for name in files if name != "plain_val.txt")
         add("data_not_shuffled", shape, seed, ordered, {"data": {"train": train}}, extra,
             fault={"kind": "unshuffled"}, files=files, tag=f"-{train.split('_')[0]}")
@@ -315,7 +343,9 @@ def specs() -> list[Spec]:
                                           (27, "w32", [149, 233], {"optimizer": {"lr": 2e-3}}),
                                           (28, "w64", [117, 191, 259], _sgd(0.4)),
                                           (33, "w64", [119, 207], {"optimizer": {"lr": 3e-3}}),
-                                          (34, "w32", [103, 179, 247], _sgd(0.5))]:
+                                          (34, "w32", [103, 179, 247], _sgd(0.5)),
+                                          (39, "w64", [123, 197, 269], {}),
+                                          (40, "w48", [151, 241], _sgd(0.3))]:
         add("data_outlier", shape, seed, extra,
             fault={"kind": "outliers", "positions": positions, "vocab": 65})
     leaked = {"data": {"train": "small_train.txt", "validation": "small_train.txt",
@@ -334,7 +364,9 @@ def specs() -> list[Spec]:
                                       (27, "w32", 16.0, _sgd(0.4)),
                                       (28, "w48", 20.0, {"optimizer": {"lr": 2e-3}}),
                                       (33, "w64", 14.0, _sgd(0.5)),
-                                      (34, "w48", 24.0, {"optimizer": {"lr": 2e-3}})]:
+                                      (34, "w48", 24.0, {"optimizer": {"lr": 2e-3}}),
+                                      (39, "w32", 18.0, {"optimizer": {"lr": 1e-3}}),
+                                      (40, "w64", 25.0, _sgd(0.4))]:
         add("bad_initialization", shape, seed, extra, fault={"kind": "bad_init", "scale": scale})
     return out
 
@@ -796,6 +828,9 @@ FINAL_SEEDS = {27, 28, 29, 30, 31, 32}
 #: Trained and scored once after the blind-spot round of 2026-11-30; not used to set rules.
 HOLDOUT_SEEDS = {33, 34, 35, 36, 37, 38}
 
+#: Trained and scored once after the fourth 2026-11-30 rule round; not used to set rules.
+LAST_SEEDS = {39, 40, 41, 42, 43, 44}
+
 
 #: Splits the softmax temperature is fitted on (`evaluate --fit`): one parameter, fitted on
 #: every log the rules were developed on; its calibration is then reported on the new seeds.
@@ -812,6 +847,8 @@ def split_of(run: str) -> str:
         return "final"
     if seed in HOLDOUT_SEEDS:
         return "holdout"
+    if seed in LAST_SEEDS:
+        return "last"
     return "dev" if seed in DEV_SEEDS else "new" if seed in NEW_SEEDS else "held-out"
 
 
@@ -909,7 +946,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         temperature = None
     parts = [("all", results)] + [
         (name, [r for r in results if split_of(r["run"]) == name])
-        for name in ("dev", "held-out", "new", "fresh", "untouched", "final", "holdout")]
+        for name in ("dev", "held-out", "new", "fresh", "untouched", "final", "holdout",
+                     "last")]
     texts = []
     for name, part in parts:
         if not part:  # a work directory may hold only some splits (e.g. the fresh runs)
