@@ -498,6 +498,15 @@ def _vals(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in records if isinstance(r.get("val_loss"), float)]
 
 
+def _optimizer_class(run_dir: Path) -> str:
+    """The torch class name of the run's optimizer ("AdamW", "SGD"), from its config."""
+    import yaml
+
+    config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    name = str((config.get("optimizer") or {}).get("name") or "adamw").lower()
+    return {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}.get(name, name)
+
+
 def export_run(run_dir: Path, out: Path, fmt: str, vocab: int) -> Path:
     """Write one run's metrics as `fmt` under `out`; return the path to diagnose."""
     import csv
@@ -536,7 +545,9 @@ def export_run(run_dir: Path, out: Path, fmt: str, vocab: int) -> Path:
         target.mkdir(parents=True, exist_ok=True)
         with open(target / "metrics.csv", "w", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["epoch", "step", "lr-AdamW", "train_loss_step", "val_loss"])
+            # Lightning's LearningRateMonitor names the column after the optimizer class
+            optimizer = _optimizer_class(run_dir)
+            writer.writerow(["epoch", "step", f"lr-{optimizer}", "train_loss_step", "val_loss"])
             for r in records:
                 step = r["step"] - 1
                 logged = r["step"] % OTHER_TOOL_EVERY == 0 or r is records[-1]

@@ -56,9 +56,6 @@ def test_json_output_is_one_object_with_the_contract(name: str):
 #: Fixtures whose cause is not yet in the top three: open gaps, recorded in docs/diagnosis.md
 #: (strict: a fix that makes one pass fails here until it is taken off this list).
 KNOWN_TOP3_MISSES = {
-    # Lightning logs the train loss of one step in ten: the bad batches fall between logged
-    # steps, so the log carries no trace of them
-    "lightning/data_outlier--w48-s1/lightning_logs/version_0/metrics.csv",
     # the warmup spike (steps 1-12) is also between logged steps; the hidden-spike alternative
     # (a log that starts late at a peak LR far above the size table) is weaker than the
     # plateau it leaves (underfitting) and the LR itself

@@ -429,6 +429,34 @@ def test_a_blow_up_with_every_step_clipped_is_the_step_size_not_exploding_gradie
     assert top(free) == "exploding_gradients"
 
 
+def test_plain_sgd_far_above_its_own_range_is_a_step_too_large_not_a_bad_number():
+    """Lightning names the optimizer in its LR column ("lr-SGD"); SGD at LR 4 with no
+    clipping blows up to NaN within a few logged points. No grad norm is logged, but the LR
+    is 4x the top of SGD's range: the blow-up is the step size, not a 0/0 in the loss."""
+    steps = np.arange(9, 60, 10)
+    loss = np.array([4.1, 3.9, 9.5, 80.0, np.nan, np.nan])
+    result = diagnose(history(train_loss=loss, lr=np.full(6, 4.0), step=steps),
+                      context=RunContext(vocab_size=65, optimizer="sgd"))
+    assert top(result) in ("exploding_gradients", "lr_too_high")
+    assert result.strengths["numerical_instability"] < result.strengths[top(result)]
+    assert "plain SGD's useful range" in " ".join(
+        e for h in result.hypotheses for e in h.evidence)
+    healthy_sgd = diagnose(history(train_loss=healthy_loss(), lr=np.full(600, 0.4)),
+                           context=RunContext(vocab_size=65, optimizer="sgd"))
+    assert top(healthy_sgd) == "healthy" and healthy_sgd.strengths["lr_too_high"] == 0
+
+
+def test_lightning_lr_column_names_the_optimizer(tmp_path):
+    from nt_tui.analysis.diagnosis.core import context_for
+    from nt_tui.runlogs import load_run
+
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,step,lr-SGD/pg1,train_loss_step\n" +
+                    "".join(f"0,{i},0.4,{4 - i / 100}\n" for i in range(9, 200, 10)))
+    context = context_for(load_run(path), path)
+    assert context.optimizer == "sgd" and context.sources["optimizer"] == "LR column name"
+
+
 def test_plain_sgd_at_a_tiny_lr_that_stalls_is_lr_too_low():
     loss = 3.3 + (math.log(65) - 3.3) * np.exp(-STEPS / 80) + \
         np.random.default_rng(7).normal(0, 0.03, 600)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
@@ -217,9 +218,17 @@ def _no_evidence_sentence(cause: str, ev: Evidence) -> str:
     return "no direct evidence in the log; listed because of the reported symptoms"
 
 
+#: Lightning's LearningRateMonitor names its column after the optimizer class ("lr-AdamW",
+#: "lr-SGD/pg1"): the log says which optimizer ran.
+_LR_MONITOR_OPTIMIZER = re.compile(r"^lr-([A-Za-z][A-Za-z0-9_]*)(?:/pg\d+)?$")
+
+
 def context_for(history: "RunHistory", path: Path | None = None) -> RunContext:
     """What the run's recorded config and the files beside its log say about it."""
     context = context_from_config(history.config, "run config")
+    named = _LR_MONITOR_OPTIMIZER.match(history.original_names.get("lr", ""))
+    if named:
+        context.set("optimizer", named.group(1).lower(), "LR column name")
     if path is not None:
         context = context.merge(context_from_files(Path(path)), overwrite=False)
     config = history.config or {}

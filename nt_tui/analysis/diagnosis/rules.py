@@ -513,7 +513,7 @@ def rule_lr_too_low(ev: Evidence) -> Finding:
                         f"decrease came in the first quarter of the run (healthy curves: over "
                         f"{pct(th.CONVEX_SHARE)}) and it is still falling "
                         f"{pct(loss.tail_change_rel)} over the last {pct(th.TAIL_SHARE)}")
-    sgd_peak = ev.peak_lr if (ev.context.optimizer or "").lower() == "sgd" else None
+    sgd_peak = ev.peak_lr if _plain_sgd(ev) else None
     if sgd_peak is not None and sgd_peak < th.SGD_LR_LOW and healthy_grads and \
             loss.rise_after_min_rel < th.DIVERGENCE_REL and (
                 loss.tail_change_rel < th.UNDERFIT_TAIL_REL or barely):
@@ -529,6 +529,10 @@ def rule_lr_too_low(ev: Evidence) -> Finding:
     if finding.strength:
         _lr_value_evidence(ev, finding, low=True)
     return finding
+
+
+def _plain_sgd(ev: Evidence) -> bool:
+    return (ev.context.optimizer or "").lower() == "sgd"
 
 
 def _adaptive(ev: Evidence) -> bool:
@@ -548,6 +552,12 @@ def _table_extreme(ev: Evidence, *, low: bool) -> tuple[float, str | None]:
 
         rates = [row.lr for row in SIZE_TABLE]
         table, for_size = (min(rates) if low else max(rates)), False
+    if peak and not low and _plain_sgd(ev):
+        # the size table is Adam's; plain SGD has its own scale, useful up to about 1
+        strength = ramp(math.log10(peak / th.SGD_LR_HIGH), 0.0, 1.0)
+        return (0.6 * strength, f"peak LR {fmt_lr(peak)} is {num(peak / th.SGD_LR_HIGH)}x "
+                                f"the top of plain SGD's useful range ({fmt_lr(th.SGD_LR_HIGH)})"
+                ) if strength else (0.0, None)
     if not peak or not table or not _adaptive(ev):
         return 0.0, None
     ratio = table / peak if low else peak / table

@@ -180,6 +180,10 @@ LR_NOT_TINY = 1e-2
 #: Plain SGD below this peak LR is slow on networks trained from scratch (its useful range
 #: for transformers and MLPs starts near 1e-2; Adam-type tables do not apply to it).
 SGD_LR_LOW = 1e-2
+#: ... and ends near 1 (transformers with plain SGD train at 0.1-1): above it, each 10x counts
+#: fully as a step too large (the labelled SGD runs that blew up used 2-8 unclipped, 40
+#: clipped; the healthy ones 0.3-0.5).
+SGD_LR_HIGH = 1.0
 #: A peak LR at or below this is tiny for any optimizer in common use.
 LR_TINY = 1e-4
 
