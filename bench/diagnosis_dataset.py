@@ -131,7 +131,14 @@ def specs() -> list[Spec]:
                                (42, "micro", {"optimizer": {"lr": 1.5e-3}}),
                                (43, "w64", _sgd(0.4) | {"schedule": {"name": "linear"}}),
                                (44, "w32", {"regularization": {"dropout": 0.1},
-                                            "schedule": {"name": "constant_with_final_decay"}})]:
+                                            "schedule": {"name": "constant_with_final_decay"}}),
+                               (47, "w64", {"optimizer": {"lr": 2e-3},
+                                            "schedule": {"name": "linear"}}),
+                               (48, "w32", _sgd(0.5) | {"schedule": {"name": "linear"}}),
+                               (49, "micro", {"optimizer": {"lr": 1.5e-3},
+                                              "schedule": {"name": "constant_with_final_decay"}}),
+                               (50, "w48", {"regularization": {"dropout": 0.1},
+                                            "data": {"batch_size": 16}})]:
         add("healthy", shape, seed, extra)
     for seed, shape, extra in [(1, "w48", {"optimizer": {"lr": 0.3}}),
                                (2, "w64", {"optimizer": {"lr": 0.1},
@@ -154,7 +161,10 @@ def specs() -> list[Spec]:
                                (39, "w32", {"optimizer": {"lr": 0.2},
                                             "schedule": {"name": "linear"}}),
                                (40, "w48", {"optimizer": {"lr": 0.12},
-                                            "schedule": {"name": "constant"}})]:
+                                            "schedule": {"name": "constant"}}),
+                               (45, "w64", {"optimizer": {"lr": 0.25},
+                                            "schedule": {"name": "linear"}}),
+                               (46, "w32", _sgd(40.0) | {"schedule": {"name": "constant"}})]:
         add("lr_too_high", shape, seed, extra)
     for seed, shape, extra in [(1, "w48", {"optimizer": {"lr": 1e-5}}),
                                (2, "w64", {"optimizer": {"lr": 3e-6}}), (3, "w48", _sgd(2e-3)),
@@ -169,7 +179,10 @@ def specs() -> list[Spec]:
                                (33, "w32", {"optimizer": {"lr": 1e-5}}), (34, "w64", _sgd(2e-3)),
                                (39, "w48", {"optimizer": {"lr": 5e-6},
                                             "schedule": {"name": "constant"}}),
-                               (40, "w32", _sgd(2e-3))]:
+                               (40, "w32", _sgd(2e-3)),
+                               (45, "w48", {"optimizer": {"lr": 3e-6},
+                                            "schedule": {"name": "linear"}}),
+                               (46, "w64", _sgd(5e-4) | {"data": {"batch_size": 16}})]:
         add("lr_too_low", shape, seed, extra)
     for seed, shape, extra in [(1, "w48", _sgd(3.0)), (2, "w64", _sgd(2.0)),
                                (3, "w32", _sgd(6.0) | {"schedule": {"name": "constant"}}),
@@ -189,7 +202,10 @@ def specs() -> list[Spec]:
                                             "schedule": {"warmup_steps": 20}}),
                                (39, "w32", {"optimizer": {"lr": 0.9},
                                             "schedule": {"warmup_steps": 30}}),
-                               (40, "w48", _sgd(4.0))]:
+                               (40, "w48", _sgd(4.0)),
+                               (45, "w32", _sgd(5.0) | {"schedule": {"name": "linear"}}),
+                               (46, "w48", {"optimizer": {"lr": 0.8},
+                                            "schedule": {"warmup_steps": 30, "name": "linear"}})]:
         add("exploding_gradients", shape, seed, {"regularization": {"grad_clip": 0.0}}, extra)
     for seed, deep, lr in [(1, "12,64,0.02", 0.1), (2, "8,64,0.04", 0.5), (3, "10,32,0.05", 0.3),
                            (4, "6,64,0.03", 0.1), (5, "9,48,0.03", 0.2), (6, "7,32,0.02", 0.3),
@@ -197,7 +213,8 @@ def specs() -> list[Spec]:
                            (9, "9,64,0.02", 0.3), (10, "10,48,0.04", 0.2),
                            (27, "7,64,0.03", 0.2), (28, "11,32,0.04", 0.4),
                            (33, "10,64,0.03", 0.3), (34, "8,32,0.03", 0.2),
-                           (39, "9,32,0.04", 0.3), (40, "12,48,0.03", 0.2)]:
+                           (39, "9,32,0.04", 0.3), (40, "12,48,0.03", 0.2),
+                           (45, "11,64,0.03", 0.3), (46, "9,48,0.04", 0.4)]:
         out.append(Spec(f"vanishing_gradients--deep{deep.split(',')[0]}-s{seed}",
                         "vanishing_gradients",
                         merge({"seed": seed, "model": {"size": None,
@@ -217,7 +234,11 @@ def specs() -> list[Spec]:
                                          (33, "w64", 160, {"optimizer": {"lr": 2e-3}}),
                                          (34, "w48", 240, _sgd(0.4)),
                                          (39, "w32", 220, _sgd(0.3)),
-                                         (40, "w48", 110, {"optimizer": {"lr": 2e-3}})]:
+                                         (40, "w48", 110, {"optimizer": {"lr": 2e-3}}),
+                                         (45, "w64", 200, {"optimizer": {"lr": 3e-3},
+                                                           "schedule": {"name": "linear"}}),
+                                         (46, "w32", 150,
+                                          _sgd(0.4) | {"data": {"batch_size": 16}})]:
         add("numerical_instability", shape, seed, extra,
             fault={"kind": "nan_division", "position": position})
     # no warmup at a peak LR where Adam's first, badly estimated steps throw the loss up far
@@ -230,7 +251,8 @@ def specs() -> list[Spec]:
                                    (9, "w64", 6e-2, 8), (10, "micro", 5e-2, 16),
                                    (27, "micro", 7e-2, 8), (28, "w64", 5e-2, 8),
                                    (33, "micro", 6e-2, 8), (34, "w64", 7e-2, 16),
-                                   (39, "micro", 8e-2, 8), (40, "w64", 7e-2, 8)]:
+                                   (39, "micro", 8e-2, 8), (40, "w64", 7e-2, 8),
+                                   (45, "micro", 6.5e-2, 16), (46, "w64", 8e-2, 8)]:
         add("insufficient_warmup", shape, seed, {"optimizer": {"lr": lr},
                                                  "schedule": {"warmup_steps": 0},
                                                  "regularization": {"grad_clip": 0.0},
@@ -251,7 +273,9 @@ def specs() -> list[Spec]:
                                           (33, "w64", "cosine", 100, 360),
                                           (34, "w32", "linear", 130, 410),
                                           (39, "w48", "cosine", 120, 410),
-                                          (40, "w32", "linear", 90, 340)]:
+                                          (40, "w32", "linear", 90, 340),
+                                          (45, "w64", "linear", 110, 400),
+                                          (46, "w32", "cosine", 130, 420)]:
         add("schedule_exhausted", shape, seed,
             {"schedule": {"name": name, "total_steps": total, "min_lr": 0.0}},
             fault={"kind": "schedule_exhausted", "run_steps": run})
@@ -274,7 +298,9 @@ def specs() -> list[Spec]:
                 (33, "micro", 1100, {"optimizer": {"lr": 3e-3}, "schedule": {"name": "constant"}}),
                 (34, "nano", 900, {"optimizer": {"lr": 4e-3}}),
                 (39, "w64", 1000, {"optimizer": {"lr": 4e-3}, "schedule": {"name": "constant"}}),
-                (40, "nano", 1000, {"optimizer": {"lr": 3e-3}, "schedule": {"name": "linear"}})]
+                (40, "nano", 1000, {"optimizer": {"lr": 3e-3}, "schedule": {"name": "linear"}}),
+                (45, "w64", 1100, {"optimizer": {"lr": 4e-3}, "schedule": {"name": "linear"}}),
+                (46, "micro", 1000, {"optimizer": {"lr": 4e-3}, "schedule": {"name": "constant"}})]
     for seed, shape, steps, extra in memorise:
         add("overfitting", shape, seed, small, {"schedule": {"total_steps": steps}}, extra,
             files=SMALL)
@@ -299,7 +325,9 @@ def specs() -> list[Spec]:
                                                      (33, 1, 4, 1, 8e-3, "constant"),
                                                      (34, 1, 3, 3, 1e-2, "linear"),
                                                      (39, 1, 2, 2, 7e-3, "cosine"),
-                                                     (40, 1, 4, 4, 8e-3, "linear")]:
+                                                     (40, 1, 4, 4, 8e-3, "linear"),
+                                                     (45, 1, 3, 1, 6e-3, "cosine"),
+                                                     (46, 1, 2, 2, 5e-3, "linear")]:
         out.append(Spec(f"underfitting--t{width}-s{seed}", "underfitting",
                         {"seed": seed, "model": {"size": None, "n_layer": layers,
                                                  "n_embd": width, "n_head": heads},
@@ -322,7 +350,9 @@ def specs() -> list[Spec]:
                                       (33, "w32", SORTED, {"optimizer": {"lr": 2.5e-3}}),
                                       (34, "w48", SOURCES, _sgd(0.4)),
                                       (39, "w64", SORTED, _sgd(0.4)),
-                                      (40, "w32", SOURCES, {"optimizer": {"lr": 2e-3}})]:
+                                      (40, "w32", SOURCES, {"optimizer": {"lr": 2e-3}}),
+                                      (45, "w48", SORTED, _sgd(0.3)),
+                                      (46, "w64", SOURCES, {"optimizer": {"lr": 3e-3}})]:
         train = next(name for name in files if name != "plain_val.txt")
         add("data_not_shuffled", shape, seed, ordered, {"data": {"train": train}}, extra,
             fault={"kind": "unshuffled"}, files=files, tag=f"-{train.split('_')[0]}")
@@ -345,7 +375,9 @@ def specs() -> list[Spec]:
                                           (33, "w64", [119, 207], {"optimizer": {"lr": 3e-3}}),
                                           (34, "w32", [103, 179, 247], _sgd(0.5)),
                                           (39, "w64", [123, 197, 269], {}),
-                                          (40, "w48", [151, 241], _sgd(0.3))]:
+                                          (40, "w48", [151, 241], _sgd(0.3)),
+                                          (45, "w64", [131, 213, 257], {"optimizer": {"lr": 2e-3}}),
+                                          (46, "w48", [107, 189], _sgd(0.4))]:
         add("data_outlier", shape, seed, extra,
             fault={"kind": "outliers", "positions": positions, "vocab": 65})
     leaked = {"data": {"train": "small_train.txt", "validation": "small_train.txt",
@@ -366,7 +398,9 @@ def specs() -> list[Spec]:
                                       (33, "w64", 14.0, _sgd(0.5)),
                                       (34, "w48", 24.0, {"optimizer": {"lr": 2e-3}}),
                                       (39, "w32", 18.0, {"optimizer": {"lr": 1e-3}}),
-                                      (40, "w64", 25.0, _sgd(0.4))]:
+                                      (40, "w64", 25.0, _sgd(0.4)),
+                                      (45, "w48", 16.0, _sgd(0.5)),
+                                      (46, "w32", 22.0, {"optimizer": {"lr": 2e-3}})]:
         add("bad_initialization", shape, seed, extra, fault={"kind": "bad_init", "scale": scale})
     return out
 
@@ -842,6 +876,10 @@ HOLDOUT_SEEDS = {33, 34, 35, 36, 37, 38}
 #: Trained and scored once after the fourth 2026-11-30 rule round; not used to set rules.
 LAST_SEEDS = {39, 40, 41, 42, 43, 44}
 
+#: Trained after the 2026-11-30 session-4 rule round began; scored once after it, not used to
+#: set rules.
+SESSION4_SEEDS = {45, 46, 47, 48, 49, 50}
+
 
 #: Splits the softmax temperature is fitted on (`evaluate --fit`): one parameter, fitted on
 #: every log the rules were developed on; its calibration is then reported on the new seeds.
@@ -860,6 +898,8 @@ def split_of(run: str) -> str:
         return "holdout"
     if seed in LAST_SEEDS:
         return "last"
+    if seed in SESSION4_SEEDS:
+        return "session4"
     return "dev" if seed in DEV_SEEDS else "new" if seed in NEW_SEEDS else "held-out"
 
 
@@ -958,7 +998,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     parts = [("all", results)] + [
         (name, [r for r in results if split_of(r["run"]) == name])
         for name in ("dev", "held-out", "new", "fresh", "untouched", "final", "holdout",
-                     "last")]
+                     "last", "session4")]
     texts = []
     for name, part in parts:
         if not part:  # a work directory may hold only some splits (e.g. the fresh runs)

@@ -685,3 +685,88 @@ def test_warmup_fix_does_not_claim_a_current_value_the_log_does_not_have():
     with_lr = fix_warmup(collect_evidence(history(train_loss=healthy_loss(),
                                                   lr=np.full(600, 1e-3)), VOCAB))
     assert with_lr.text.startswith("Add a linear warmup: warmup_steps 0 -> 30")
+
+
+def _crawl_then_flat(until: int, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """From ln(65) straight down to 82% of it by step `until`, then flat (300 steps)."""
+    steps = np.arange(1, 301)
+    start = math.log(65)
+    loss = np.where(steps < until, start - 0.18 * start * steps / until, 0.82 * start)
+    return steps, loss + np.random.default_rng(seed).normal(0, 0.02, 300)
+
+
+def test_a_slow_crawl_to_an_early_plateau_at_full_lr_is_lr_too_low_not_healthy():
+    """No optimizer named, LR 1e-3 at its peak: a loss that crawls down 18% and then stays
+    flat for half the run is too small a step (plain SGD's range starts at 1e-2), not a
+    healthy run; the same plateau reached at once is a capacity limit, with the small step
+    only named as the alternative it would be under SGD."""
+    steps, crawl = _crawl_then_flat(170)
+    lr = 1e-3 * np.minimum(1, steps / 30)
+    slow = diagnose(history(train_loss=crawl, grad_norm=np.full(300, 0.7), lr=lr, step=steps),
+                    context=VOCAB)
+    assert top(slow) == "lr_too_low"
+    text = " ".join(slow.top.evidence)
+    assert "crawled to that plateau" in text and "does not name the optimizer" in text
+    healthy = [h for h in slow.hypotheses if h.cause == "healthy"][0]
+    assert any("learned little" in sentence for sentence in healthy.evidence)
+    start = math.log(65)
+    fast = 0.82 * start + 0.18 * start * np.exp(-steps / 8) + \
+        np.random.default_rng(5).normal(0, 0.02, 300)
+    at_once = diagnose(history(train_loss=fast, grad_norm=np.full(300, 0.7), lr=lr, step=steps),
+                       context=VOCAB)
+    assert top(at_once) != "lr_too_low"
+    small_step = [h for h in at_once.hypotheses if h.cause == "lr_too_low"][0]
+    assert "if the optimizer is plain SGD" in " ".join(small_step.evidence)
+    assert at_once.strengths["lr_too_low"] < at_once.strengths[top(at_once)]
+    # named Adam at 1e-3 is a normal step size: the crawl is no evidence of a small one
+    adam = diagnose(history(train_loss=crawl, grad_norm=np.full(300, 0.7), lr=lr, step=steps),
+                    context=RunContext(vocab_size=65, optimizer="adamw"))
+    assert adam.strengths["lr_too_low"] < 0.3
+
+
+def test_plain_sgd_named_without_a_grad_norm_that_stalls_is_still_lr_too_low():
+    """Lightning logs the optimizer (lr-SGD) but no grad norm: a loss that fell and then
+    stalled shows gradients flow, so SGD at 2e-3 is still too small a step."""
+    loss = 3.3 + (math.log(65) - 3.3) * np.exp(-STEPS / 80) + \
+        np.random.default_rng(7).normal(0, 0.03, 600)
+    result = diagnose(history(train_loss=loss, lr=np.full(600, 2e-3)),
+                      context=RunContext(vocab_size=65, optimizer="sgd"))
+    assert top(result) == "lr_too_low"
+    assert "no grad norm logged" in " ".join(result.top.evidence)
+    flat = diagnose(history(train_loss=np.full(600, math.log(65)) + 0.01 * np.sin(STEPS),
+                            lr=np.full(600, 2e-3)),
+                    context=RunContext(vocab_size=65, optimizer="sgd"))
+    # a loss that never fell may be vanishing gradients: no claim that the gradients flow
+    assert "fell before it stalled" not in " ".join(e for h in flat.hypotheses
+                                                    for e in h.evidence)
+
+
+def test_without_epochs_validation_on_train_through_a_short_fall_is_no_rival_of_healthy():
+    """A held-out set on top of train in a run's first pass is what every run shows: without
+    an epoch column a short fall keeps leakage a faint alternative, not one that crowds out
+    the others."""
+    rng = np.random.default_rng(3)
+    short = 2.6 + (math.log(65) - 2.6) * np.exp(-STEPS / 150) + rng.normal(0, 0.02, 600)
+    result = diagnose(history(train_loss=short, val_loss=val_points(short * 0.995)),
+                      context=VOCAB)
+    assert top(result) == "healthy"
+    assert result.strengths["label_leakage"] < 0.1
+
+
+def test_a_step_too_large_from_the_first_point_of_a_coarse_log_keeps_warmup_beside_it():
+    """One point in ten, the LR at its peak from the first one, a loss that bounces: the
+    warmup spike such a run starts with is not in the log, so insufficient_warmup stays next
+    to lr_too_high (just below it); logged from step 1 with a visible warmup it does not."""
+    steps = np.arange(9, 600, 10)
+    rng = np.random.default_rng(12)
+    loss = 3.2 + 0.9 * np.exp(-steps / 30) + np.abs(rng.normal(0, 0.35, len(steps)))
+    context = RunContext(vocab_size=65, optimizer="adamw", num_params=2_000_000)
+    coarse = diagnose(history(train_loss=loss, lr=np.full(len(steps), 0.1), step=steps),
+                      context=context)
+    assert coarse.strengths["lr_too_high"] > 0.3
+    assert coarse.strengths["insufficient_warmup"] >= 0.85 * coarse.strengths["lr_too_high"]
+    assert coarse.strengths["insufficient_warmup"] < coarse.strengths["lr_too_high"]
+    assert "insufficient_warmup" in [h.cause for h in coarse.hypotheses[:3]]
+    warm = diagnose(history(train_loss=loss, lr=0.1 * np.minimum(1, steps / 200), step=steps),
+                    context=context)
+    assert warm.strengths["insufficient_warmup"] < 0.5 * warm.strengths["lr_too_high"]

@@ -25,6 +25,16 @@ BLIND_SPOT_STRENGTH = 0.04
 COARSE_SPACING = 4
 
 
+def warmup_unseen(ev: Evidence) -> bool:
+    """The log cannot show the first steps (sampled or averaged from the start) and shows
+    no warmup (or no LR at all): a warmup spike would leave no trace in it."""
+    loss, lr = ev.loss, ev.lr
+    if loss is None or not loss.from_start:
+        return False
+    coarse = loss.interval >= COARSE_SPACING or loss.first_step >= th.COARSE_FIRST_STEP
+    return coarse and (lr is None or lr.first_share >= th.LR_NO_WARMUP_SHARE)
+
+
 def blind_spots(ev: Evidence) -> dict[str, tuple[float, str]]:
     """cause -> (hint strength, sentence) for the causes this log cannot show."""
     loss, lr, val = ev.loss, ev.lr, ev.val
@@ -35,7 +45,7 @@ def blind_spots(ev: Evidence) -> dict[str, tuple[float, str]]:
     coarse = spacing >= COARSE_SPACING or loss.first_step >= th.COARSE_FIRST_STEP
     window = ev.context.loss_window or 1
     every = f"one point every {step(round(spacing))} steps"
-    if coarse and loss.from_start and (lr is None or lr.first_share >= th.LR_NO_WARMUP_SHARE):
+    if warmup_unseen(ev):
         hints["insufficient_warmup"] = (
             BLIND_SPOT_STRENGTH * 1.25,
             f"not visible in this log: it starts at step {step(loss.first_step)} with {every}, "

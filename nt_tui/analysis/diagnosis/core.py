@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 from nt_tui.analysis.diagnosis import thresholds as th
 from nt_tui.analysis.diagnosis import stacking
-from nt_tui.analysis.diagnosis.blind_spots import blind_spots
+from nt_tui.analysis.diagnosis.blind_spots import blind_spots, warmup_unseen
 from nt_tui.analysis.diagnosis.calibration import confidences
 from nt_tui.analysis.diagnosis.context import RunContext, context_from_config, context_from_files
 from nt_tui.analysis.diagnosis.evidence import Evidence, collect_evidence
@@ -38,6 +38,11 @@ HEALTHY_SUPPRESSION = 0.6
 PAIRED_CAUSES = (("lr_too_high", "exploding_gradients"),)
 PAIRED_SYMPTOMS = ("loss_unstable", "gradient_explosion")
 PAIRED_CAUSE_SHARE = 0.7
+#: A step size too large from the first step, in a log that cannot show the first steps and
+#: shows no warmup: the spike a missing warmup causes would be hidden, and a warmup is the
+#: first fix to try. "insufficient_warmup" keeps this share of "lr_too_high"'s strength (below
+#: 1: the evidence that is there, a step size too large, stays first).
+UNSEEN_WARMUP_SHARE = 0.9
 #: Hypotheses below this confidence are not listed beyond the first MIN_HYPOTHESES.
 MIN_LISTED_CONFIDENCE = 0.01
 #: Hypotheses in a report: always the top MIN_HYPOTHESES (the cause and two alternatives),
@@ -160,6 +165,17 @@ def _pair_causes(findings: dict[str, Finding], symptoms: set[str]) -> None:
                                            "of which grew first): kept as the alternative")
 
 
+def _pair_unseen_warmup(findings: dict[str, Finding], evidence: Evidence) -> None:
+    """Keep "insufficient_warmup" at `UNSEEN_WARMUP_SHARE` of "lr_too_high" when the log
+    cannot show a warmup spike (`blind_spots.warmup_unseen`)."""
+    floor = UNSEEN_WARMUP_SHARE * findings["lr_too_high"].strength
+    if floor > findings["insufficient_warmup"].strength and warmup_unseen(evidence):
+        findings["insufficient_warmup"].add(
+            floor, "the step size looks too large from the first logged step and no warmup "
+                   "shows; the first steps, where a missing warmup spikes the loss, are not in "
+                   "this log: kept as the alternative (a warmup is the first fix to try)")
+
+
 def diagnose(history: "RunHistory", symptoms: Iterable[str] = (),
              context: RunContext | None = None) -> Diagnosis:
     """Rank every cause for `history`. `symptoms` (wizard names) are what the user saw;
@@ -179,6 +195,7 @@ def diagnose(history: "RunHistory", symptoms: Iterable[str] = (),
     findings["healthy"].scale(1 - HEALTHY_SUPPRESSION * problems)
     inferred = infer_symptoms(evidence)
     _pair_causes(findings, set(given) | set(inferred))
+    _pair_unseen_warmup(findings, evidence)
     _apply_symptoms(findings, given)
     for cause, (hint, sentence) in blind_spots(evidence).items():
         if findings[cause].strength < hint:

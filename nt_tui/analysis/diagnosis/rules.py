@@ -322,6 +322,52 @@ def _immediate_stall(ev: Evidence) -> float:
                 th.STALL_PLATEAU_SHARE)
 
 
+def _stall(ev: Evidence) -> float:
+    """How clearly the run stopped improving while the LR was still high (`STALL_SHARE`):
+    the optimizer takes full steps and nothing comes of them."""
+    loss, at = ev.loss, ev.lr_share_at_plateau
+    if loss is None or at is None or not loss.from_start or ev.nonfinite is not None or \
+            loss.metric != "train_loss" or loss.decrease_rel < th.FLAT_REL or \
+            _diverging(ev) > 0.3:
+        return 0.0
+    return ramp(1 - loss.share_of_run(loss.plateau_from), *th.STALL_SHARE) * ramp(
+        abs(loss.tail_change_rel), *th.STALL_TAIL_REL) * ramp(
+        at, th.LR_PLATEAU_DECAYED_SHARE, th.LR_PLATEAU_HIGH_SHARE)
+
+
+def _stall_text(ev: Evidence) -> str:
+    loss = ev.loss
+    return (f"the loss has not improved since step {step(loss.plateau_from)} "
+            f"({pct(1 - loss.share_of_run(loss.plateau_from))} of the run; "
+            f"{pct(loss.tail_change_rel)} change over the last {pct(th.TAIL_SHARE)}) while the "
+            f"LR was still {pct(ev.lr_share_at_plateau)} of its peak")
+
+
+def _small_for_optimizer(ev: Evidence) -> bool:
+    """The peak LR is small for plain SGD (below SGD_LR_LOW), and, when the log names an
+    Adam-type optimizer, also below its size table (the table's smallest value when the
+    model size is unknown) by LR_TABLE_FACTOR."""
+    peak = ev.peak_lr
+    if peak is None or peak >= th.SGD_LR_LOW:
+        return False
+    if ev.context.optimizer and _adaptive(ev):
+        from nt_tui.config.defaults import SIZE_TABLE
+
+        table = ev.table_lr or min(row.lr for row in SIZE_TABLE)
+        return peak < table / th.LR_TABLE_FACTOR
+    return True
+
+
+def _slow_stall(ev: Evidence) -> float:
+    """A stall reached slowly after learning little (`SLOW_STALL_EARLY_SHARE`): a step size
+    too small to leave the first plateau."""
+    loss = ev.loss
+    if loss is None or loss.early_share is None:
+        return 0.0
+    return _stall(ev) * ramp(loss.early_share, *th.SLOW_STALL_EARLY_SHARE) * ramp(
+        loss.decrease_rel, *th.SLOW_STALL_DECREASE)
+
+
 # --- the rules ------------------------------------------------------------------------------
 
 def rule_numerical_instability(ev: Evidence) -> Finding:
@@ -514,14 +560,36 @@ def rule_lr_too_low(ev: Evidence) -> Finding:
                         f"{pct(th.CONVEX_SHARE)}) and it is still falling "
                         f"{pct(loss.tail_change_rel)} over the last {pct(th.TAIL_SHARE)}")
     sgd_peak = ev.peak_lr if _plain_sgd(ev) else None
-    if sgd_peak is not None and sgd_peak < th.SGD_LR_LOW and healthy_grads and \
+    # (with no grad norm logged, a loss that fell before it stalled shows gradients flow;
+    # the SGD evidence then counts SGD_UNSEEN_GRAD_WEIGHT of its strength)
+    grads_seen = healthy_grads or (grad is None and loss.decrease_rel >= th.FLAT_REL)
+    if sgd_peak is not None and sgd_peak < th.SGD_LR_LOW and grads_seen and \
             loss.rise_after_min_rel < th.DIVERGENCE_REL and (
                 loss.tail_change_rel < th.UNDERFIT_TAIL_REL or barely):
-        finding.add(finding.strength + 0.7 * ramp(math.log10(th.SGD_LR_LOW / sgd_peak), 0, 0.5),
+        weight = 1.0 if healthy_grads else th.SGD_UNSEEN_GRAD_WEIGHT
+        grads = f"the grad norm is healthy ({num(grad.median)})" if healthy_grads else \
+            "the loss fell before it stalled (no grad norm logged)"
+        finding.add(finding.strength + 0.7 * weight * ramp(
+            math.log10(th.SGD_LR_LOW / sgd_peak), 0, 0.5),
                     f"plain SGD at a peak LR of {fmt_lr(sgd_peak)} (its useful range starts "
-                    f"near {fmt_lr(th.SGD_LR_LOW)}) while the grad norm is healthy "
-                    f"({num(grad.median)}): the loss stalled at {num(loss.final)} because "
-                    "the steps are too small")
+                    f"near {fmt_lr(th.SGD_LR_LOW)}) while {grads}: the loss stalled at "
+                    f"{num(loss.final)} because the steps are too small")
+    stall, small = _stall(ev), _small_for_optimizer(ev)
+    if stall and small:
+        unnamed = ev.context.optimizer is None
+        finding.note(_stall_text(ev) + (
+            f": if the optimizer is plain SGD, its peak LR {fmt_lr(ev.peak_lr)} is below its "
+            f"useful range (from {fmt_lr(th.SGD_LR_LOW)}) and too small a step does this; the "
+            "log does not name the optimizer" if unnamed else ""))
+        if unnamed:
+            # a conditional sign, below "healthy" (with Adam the LR is fine)
+            finding.add(th.STALL_UNNAMED_OPTIMIZER_STRENGTH * stall)
+        slow = _slow_stall(ev)
+        if slow:
+            finding.add(1 - (1 - finding.strength) * (1 - th.SLOW_STALL_STRENGTH * slow),
+                        f"it crawled to that plateau: {pct(loss.early_share)} of its decrease "
+                        f"came in the first quarter (a capacity limit is reached at once) and "
+                        f"it fell only {pct(loss.decrease_rel)} in all")
     extreme, why = _table_extreme(ev, low=True)
     if extreme and not _flat(ev) and loss.rise_after_min_rel < th.DIVERGENCE_REL and (
             loss.tail_change_rel > th.PLATEAU_REL):
@@ -984,7 +1052,9 @@ def rule_label_leakage(ev: Evidence) -> Finding:
     if ev.epochs is not None:
         regime = ramp(ev.epochs, th.LEAKAGE_MIN_EPOCHS * 0.5, th.LEAKAGE_MIN_EPOCHS)
     else:  # no epoch count: a long fall with no gap stands in for many passes
-        regime = 0.5 + 0.3 * ramp(fell, *th.LEAKAGE_LONG_FALL_REL)
+        regime = th.LEAKAGE_SHORT_FALL_WEIGHT + (
+            th.LEAKAGE_LONG_FALL_WEIGHT - th.LEAKAGE_SHORT_FALL_WEIGHT) * ramp(
+            fell, *th.LEAKAGE_LONG_FALL_REL)
     if late_gap > th.GAP_OPEN_REL:
         regime = 0.0  # validation clearly above train late in the run: a gap has opened
     strength = 0.9 * together * regime * ramp(fell, 0.02, 0.1)
@@ -1063,6 +1133,11 @@ def rule_healthy(ev: Evidence) -> Finding:
                          f"{num(th.GRAD_NORM_HEALTHY[0])}-{num(th.GRAD_NORM_HEALTHY[1])})")
         if ev.val is not None and ev.val.gap_final_rel is not None:
             finding.note(f"train/val gap {pct(ev.val.gap_final_rel)} at the end")
+        crawl = _slow_stall(ev)
+        if crawl:
+            finding.scale(1 - th.STALL_HEALTHY_DISCOUNT * crawl,
+                          f"but it learned little ({pct(loss.decrease_rel)}) and "
+                          + _stall_text(ev).removeprefix("the loss "))
     else:
         finding.add(0.2)
     return finding

@@ -184,6 +184,9 @@ SGD_LR_LOW = 1e-2
 #: fully as a step too large (the labelled SGD runs that blew up used 2-8 unclipped, 40
 #: clipped; the healthy ones 0.3-0.5).
 SGD_LR_HIGH = 1.0
+#: SGD's small-step evidence without a logged grad norm (the contract's lr_too_low has
+#: healthy gradients; a loss that fell before it stalled shows they flow, but not their size).
+SGD_UNSEEN_GRAD_WEIGHT = 0.9
 #: A peak LR at or below this is tiny for any optimizer in common use.
 LR_TINY = 1e-4
 
@@ -221,7 +224,13 @@ LEAKAGE_MANY_EPOCHS = 30.0
 #: still sits on the train curve is likely the training data. Measured on the labelled set:
 #: healthy runs fall 19-22% over their evaluations, leaked ones 62-78%; a real 10-epoch
 #: pre-training log in the corpus with validation below train fell 14%.
-LEAKAGE_LONG_FALL_REL = (0.4, 0.6)
+LEAKAGE_LONG_FALL_REL = (0.3, 0.5)
+#: ... and below it, validation on top of train is what any held-out set shows before the
+#: model has seen its data more than once: with no epoch count, the leakage evidence keeps
+#: LEAKAGE_SHORT_FALL_WEIGHT of its strength at a short fall (rising to LEAKAGE_LONG_FALL_WEIGHT
+#: over LEAKAGE_LONG_FALL_REL), so that it stays an alternative, not a rival of "healthy".
+LEAKAGE_SHORT_FALL_WEIGHT = 0.05
+LEAKAGE_LONG_FALL_WEIGHT = 0.8
 #: Underfitting: the two curves within this share of each other at the end ...
 UNDERFIT_GAP_REL = 0.05
 #: ... and the train loss changing less than this over the tail of the run.
@@ -236,6 +245,29 @@ UNDERFIT_EARLY_SHARE = (0.7, 0.85)
 #: the schedule finishing its job (a cosine is at ~40% of its peak at 60% of the run).
 LR_PLATEAU_HIGH_SHARE = 0.7
 LR_PLATEAU_DECAYED_SHARE = 0.4
+#: A stalled run: the smoothed loss has stayed within 2 x PLATEAU_REL of its final value for
+#: this share of the run or more (from the first value, full weight at the second) and
+#: changed less than STALL_TAIL_REL over the last TAIL_SHARE, while the LR at the plateau's
+#: start was still LR_PLATEAU_HIGH_SHARE of its peak or more: the optimizer still takes full
+#: steps and nothing comes of them. A stall alone is no fault (healthy runs on the labelled
+#: set have the same numbers when their loss reaches what the data allows); it counts only
+#: with the signs below.
+STALL_SHARE = (0.4, 0.6)
+STALL_TAIL_REL = (0.02, 0.01)
+#: A stall reached slowly (less than this share of the decrease in the first quarter, where
+#: a capacity limit or Adam reach it at once) after learning little (less than
+#: SLOW_STALL_DECREASE of the first loss) is what a step size too small for the optimizer
+#: does: it crawls to the first plateau and cannot leave it. "healthy" then loses up to
+#: STALL_HEALTHY_DISCOUNT of its strength (such a run is not progressing normally).
+SLOW_STALL_EARLY_SHARE = (0.75, 0.6)
+SLOW_STALL_DECREASE = (0.25, 0.2)
+STALL_HEALTHY_DISCOUNT = 0.6
+#: A stall in a log that does not name its optimizer, at an LR small for plain SGD: too small
+#: a step if the optimizer is SGD, nothing if it is Adam; an alternative, never the answer.
+STALL_UNNAMED_OPTIMIZER_STRENGTH = 0.2
+#: ... scored up to this strength on its own (it combines with the other signs of a small
+#: step by noisy-OR).
+SLOW_STALL_STRENGTH = 0.75
 
 # --- periodicity (data order) -------------------------------------------------------------
 #: Autocorrelation of the detrended loss at its period above this is a periodic pattern.
