@@ -138,7 +138,14 @@ def specs() -> list[Spec]:
                                (49, "micro", {"optimizer": {"lr": 1.5e-3},
                                               "schedule": {"name": "constant_with_final_decay"}}),
                                (50, "w48", {"regularization": {"dropout": 0.1},
-                                            "data": {"batch_size": 16}})]:
+                                            "data": {"batch_size": 16}}),
+                               (53, "w64", _sgd(0.3) | {"data": {"batch_size": 16}}),
+                               (54, "micro", {"optimizer": {"lr": 2e-3},
+                                              "schedule": {"name": "linear"}}),
+                               (55, "w32", {"optimizer": {"lr": 1.5e-3},
+                                            "schedule": {"name": "constant_with_final_decay"}}),
+                               (56, "w48", {"regularization": {"dropout": 0.1},
+                                            "schedule": {"name": "linear"}})]:
         add("healthy", shape, seed, extra)
     for seed, shape, extra in [(1, "w48", {"optimizer": {"lr": 0.3}}),
                                (2, "w64", {"optimizer": {"lr": 0.1},
@@ -164,7 +171,10 @@ def specs() -> list[Spec]:
                                             "schedule": {"name": "constant"}}),
                                (45, "w64", {"optimizer": {"lr": 0.25},
                                             "schedule": {"name": "linear"}}),
-                               (46, "w32", _sgd(40.0) | {"schedule": {"name": "constant"}})]:
+                               (46, "w32", _sgd(40.0) | {"schedule": {"name": "constant"}}),
+                               (51, "w48", {"optimizer": {"lr": 0.25},
+                                            "data": {"batch_size": 16}}),
+                               (52, "w64", _sgd(40.0) | {"schedule": {"name": "linear"}})]:
         add("lr_too_high", shape, seed, extra)
     for seed, shape, extra in [(1, "w48", {"optimizer": {"lr": 1e-5}}),
                                (2, "w64", {"optimizer": {"lr": 3e-6}}), (3, "w48", _sgd(2e-3)),
@@ -182,7 +192,10 @@ def specs() -> list[Spec]:
                                (40, "w32", _sgd(2e-3)),
                                (45, "w48", {"optimizer": {"lr": 3e-6},
                                             "schedule": {"name": "linear"}}),
-                               (46, "w64", _sgd(5e-4) | {"data": {"batch_size": 16}})]:
+                               (46, "w64", _sgd(5e-4) | {"data": {"batch_size": 16}}),
+                               (51, "w32", {"optimizer": {"lr": 8e-6},
+                                            "schedule": {"name": "linear"}}),
+                               (52, "w48", _sgd(1e-3) | {"schedule": {"name": "constant"}})]:
         add("lr_too_low", shape, seed, extra)
     for seed, shape, extra in [(1, "w48", _sgd(3.0)), (2, "w64", _sgd(2.0)),
                                (3, "w32", _sgd(6.0) | {"schedule": {"name": "constant"}}),
@@ -205,7 +218,11 @@ def specs() -> list[Spec]:
                                (40, "w48", _sgd(4.0)),
                                (45, "w32", _sgd(5.0) | {"schedule": {"name": "linear"}}),
                                (46, "w48", {"optimizer": {"lr": 0.8},
-                                            "schedule": {"warmup_steps": 30, "name": "linear"}})]:
+                                            "schedule": {"warmup_steps": 30, "name": "linear"}}),
+                               (51, "w64", _sgd(5.0) | {"data": {"batch_size": 16}}),
+                               (52, "w32", {"optimizer": {"lr": 1.0},
+                                            "schedule": {"warmup_steps": 20,
+                                                         "name": "constant"}})]:
         add("exploding_gradients", shape, seed, {"regularization": {"grad_clip": 0.0}}, extra)
     for seed, deep, lr in [(1, "12,64,0.02", 0.1), (2, "8,64,0.04", 0.5), (3, "10,32,0.05", 0.3),
                            (4, "6,64,0.03", 0.1), (5, "9,48,0.03", 0.2), (6, "7,32,0.02", 0.3),
@@ -214,7 +231,8 @@ def specs() -> list[Spec]:
                            (27, "7,64,0.03", 0.2), (28, "11,32,0.04", 0.4),
                            (33, "10,64,0.03", 0.3), (34, "8,32,0.03", 0.2),
                            (39, "9,32,0.04", 0.3), (40, "12,48,0.03", 0.2),
-                           (45, "11,64,0.03", 0.3), (46, "9,48,0.04", 0.4)]:
+                           (45, "11,64,0.03", 0.3), (46, "9,48,0.04", 0.4),
+                           (51, "12,32,0.03", 0.2), (52, "7,48,0.04", 0.3)]:
         out.append(Spec(f"vanishing_gradients--deep{deep.split(',')[0]}-s{seed}",
                         "vanishing_gradients",
                         merge({"seed": seed, "model": {"size": None,
@@ -238,7 +256,11 @@ def specs() -> list[Spec]:
                                          (45, "w64", 200, {"optimizer": {"lr": 3e-3},
                                                            "schedule": {"name": "linear"}}),
                                          (46, "w32", 150,
-                                          _sgd(0.4) | {"data": {"batch_size": 16}})]:
+                                          _sgd(0.4) | {"data": {"batch_size": 16}}),
+                                         (51, "w48", 130, {"optimizer": {"lr": 1e-3},
+                                                           "data": {"batch_size": 16}}),
+                                         (52, "w64", 230,
+                                          _sgd(0.3) | {"schedule": {"name": "linear"}})]:
         add("numerical_instability", shape, seed, extra,
             fault={"kind": "nan_division", "position": position})
     # no warmup at a peak LR where Adam's first, badly estimated steps throw the loss up far
@@ -252,7 +274,8 @@ def specs() -> list[Spec]:
                                    (27, "micro", 7e-2, 8), (28, "w64", 5e-2, 8),
                                    (33, "micro", 6e-2, 8), (34, "w64", 7e-2, 16),
                                    (39, "micro", 8e-2, 8), (40, "w64", 7e-2, 8),
-                                   (45, "micro", 6.5e-2, 16), (46, "w64", 8e-2, 8)]:
+                                   (45, "micro", 6.5e-2, 16), (46, "w64", 8e-2, 8),
+                                   (51, "w64", 6.5e-2, 16), (52, "micro", 7.5e-2, 8)]:
         add("insufficient_warmup", shape, seed, {"optimizer": {"lr": lr},
                                                  "schedule": {"warmup_steps": 0},
                                                  "regularization": {"grad_clip": 0.0},
@@ -275,7 +298,9 @@ def specs() -> list[Spec]:
                                           (39, "w48", "cosine", 120, 410),
                                           (40, "w32", "linear", 90, 340),
                                           (45, "w64", "linear", 110, 400),
-                                          (46, "w32", "cosine", 130, 420)]:
+                                          (46, "w32", "cosine", 130, 420),
+                                          (51, "w48", "cosine", 130, 400),
+                                          (52, "w64", "linear", 90, 350)]:
         add("schedule_exhausted", shape, seed,
             {"schedule": {"name": name, "total_steps": total, "min_lr": 0.0}},
             fault={"kind": "schedule_exhausted", "run_steps": run})
@@ -300,7 +325,9 @@ def specs() -> list[Spec]:
                 (39, "w64", 1000, {"optimizer": {"lr": 4e-3}, "schedule": {"name": "constant"}}),
                 (40, "nano", 1000, {"optimizer": {"lr": 3e-3}, "schedule": {"name": "linear"}}),
                 (45, "w64", 1100, {"optimizer": {"lr": 4e-3}, "schedule": {"name": "linear"}}),
-                (46, "micro", 1000, {"optimizer": {"lr": 4e-3}, "schedule": {"name": "constant"}})]
+                (46, "micro", 1000, {"optimizer": {"lr": 4e-3}, "schedule": {"name": "constant"}}),
+                (51, "nano", 1200, {"optimizer": {"lr": 4e-3}, "schedule": {"name": "constant"}}),
+                (52, "micro", 1100, {"optimizer": {"lr": 3e-3}, "schedule": {"name": "linear"}})]
     for seed, shape, steps, extra in memorise:
         add("overfitting", shape, seed, small, {"schedule": {"total_steps": steps}}, extra,
             files=SMALL)
@@ -327,7 +354,9 @@ def specs() -> list[Spec]:
                                                      (39, 1, 2, 2, 7e-3, "cosine"),
                                                      (40, 1, 4, 4, 8e-3, "linear"),
                                                      (45, 1, 3, 1, 6e-3, "cosine"),
-                                                     (46, 1, 2, 2, 5e-3, "linear")]:
+                                                     (46, 1, 2, 2, 5e-3, "linear"),
+                                                     (51, 1, 4, 4, 1e-2, "cosine"),
+                                                     (52, 1, 3, 3, 8e-3, "cosine")]:
         out.append(Spec(f"underfitting--t{width}-s{seed}", "underfitting",
                         {"seed": seed, "model": {"size": None, "n_layer": layers,
                                                  "n_embd": width, "n_head": heads},
@@ -352,10 +381,32 @@ def specs() -> list[Spec]:
                                       (39, "w64", SORTED, _sgd(0.4)),
                                       (40, "w32", SOURCES, {"optimizer": {"lr": 2e-3}}),
                                       (45, "w48", SORTED, _sgd(0.3)),
-                                      (46, "w64", SOURCES, {"optimizer": {"lr": 3e-3}})]:
+                                      (46, "w64", SOURCES, {"optimizer": {"lr": 3e-3}}),
+                                      (51, "w32", SORTED, _sgd(0.5)),
+                                      (52, "w48", SOURCES, {"optimizer": {"lr": 2.5e-3}})]:
         train = next(name for name in files if name != "plain_val.txt")
         add("data_not_shuffled", shape, seed, ordered, {"data": {"train": train}}, extra,
             fault={"kind": "unshuffled"}, files=files, tag=f"-{train.split('_')[0]}")
+    # healthy runs of several passes (5-8 epochs) over the same small files, shuffled as usual
+    # (no fault): the false-alarm check for the epoch-based rules (data order, leakage)
+    for seed, shape, files, steps, extra in [
+            (57, "w48", SORTED, 700, {"optimizer": {"lr": 2e-3}}),
+            (58, "w64", SOURCES, 600, _sgd(0.4) | {"schedule": {"name": "linear"},
+                                                    "logging": {"every": 4}}),
+            (59, "w32", SORTED, 800, {"optimizer": {"lr": 3e-3},
+                                      "schedule": {"name": "constant_with_final_decay"}}),
+            (60, "micro", SOURCES, 450, {"optimizer": {"lr": 1e-3}, "logging": {"every": 4}}),
+            (61, "w64", SORTED, 900, _sgd(0.5)),
+            (62, "w48", SOURCES, 500, {"optimizer": {"lr": 2.5e-3},
+                                       "schedule": {"name": "constant_with_final_decay"}}),
+            (63, "micro", SORTED, 700, _sgd(0.3) | {"schedule": {"name": "linear"},
+                                                    "logging": {"every": 4}}),
+            (64, "w32", SOURCES, 600, {"optimizer": {"lr": 1.5e-3},
+                                       "schedule": {"name": "linear"}})]:
+        train = next(name for name in files if name != "plain_val.txt")
+        add("healthy", shape, seed, ordered, {"data": {"train": train},
+                                              "schedule": {"total_steps": steps}}, extra,
+            files=files, tag="-epochs")
     # batches at odd positions end a 2-step log window, so the logged loss is theirs; bad
     # batches of shuffled data land at irregular positions (evenly spaced ones would be a
     # pattern in the data order)
@@ -377,7 +428,9 @@ def specs() -> list[Spec]:
                                           (39, "w64", [123, 197, 269], {}),
                                           (40, "w48", [151, 241], _sgd(0.3)),
                                           (45, "w64", [131, 213, 257], {"optimizer": {"lr": 2e-3}}),
-                                          (46, "w48", [107, 189], _sgd(0.4))]:
+                                          (46, "w48", [107, 189], _sgd(0.4)),
+                                          (51, "w32", [139, 223, 261], {"optimizer": {"lr": 3e-3}}),
+                                          (52, "w64", [113, 247], _sgd(0.5))]:
         add("data_outlier", shape, seed, extra,
             fault={"kind": "outliers", "positions": positions, "vocab": 65})
     leaked = {"data": {"train": "small_train.txt", "validation": "small_train.txt",
@@ -400,7 +453,9 @@ def specs() -> list[Spec]:
                                       (39, "w32", 18.0, {"optimizer": {"lr": 1e-3}}),
                                       (40, "w64", 25.0, _sgd(0.4)),
                                       (45, "w48", 16.0, _sgd(0.5)),
-                                      (46, "w32", 22.0, {"optimizer": {"lr": 2e-3}})]:
+                                      (46, "w32", 22.0, {"optimizer": {"lr": 2e-3}}),
+                                      (51, "w64", 28.0, {"optimizer": {"lr": 1e-3}}),
+                                      (52, "w32", 14.0, _sgd(0.3))]:
         add("bad_initialization", shape, seed, extra, fault={"kind": "bad_init", "scale": scale})
     return out
 
@@ -880,6 +935,14 @@ LAST_SEEDS = {39, 40, 41, 42, 43, 44}
 #: set rules.
 SESSION4_SEEDS = {45, 46, 47, 48, 49, 50}
 
+#: Trained during the second 2026-11-30 session-4 rule round; scored once after it, not used
+#: to set rules.
+SESSION4B_SEEDS = {51, 52, 53, 54, 55, 56}
+
+#: Healthy runs of several passes over their data (shuffled): the false-alarm check for the
+#: epoch-based rules; added in session 4 and used to study them.
+MULTIEPOCH_SEEDS = set(range(57, 65))
+
 
 #: Splits the softmax temperature is fitted on (`evaluate --fit`): one parameter, fitted on
 #: every log the rules were developed on; its calibration is then reported on the new seeds.
@@ -900,6 +963,10 @@ def split_of(run: str) -> str:
         return "last"
     if seed in SESSION4_SEEDS:
         return "session4"
+    if seed in SESSION4B_SEEDS:
+        return "session4b"
+    if seed in MULTIEPOCH_SEEDS:
+        return "multiepoch"
     return "dev" if seed in DEV_SEEDS else "new" if seed in NEW_SEEDS else "held-out"
 
 
@@ -998,7 +1065,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     parts = [("all", results)] + [
         (name, [r for r in results if split_of(r["run"]) == name])
         for name in ("dev", "held-out", "new", "fresh", "untouched", "final", "holdout",
-                     "last", "session4")]
+                     "last", "session4", "session4b", "multiepoch")]
     texts = []
     for name, part in parts:
         if not part:  # a work directory may hold only some splits (e.g. the fresh runs)

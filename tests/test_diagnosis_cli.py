@@ -56,10 +56,6 @@ def test_json_output_is_one_object_with_the_contract(name: str):
 #: Fixtures whose cause is not yet in the top three: open gaps, recorded in docs/diagnosis.md
 #: (strict: a fix that makes one pass fails here until it is taken off this list).
 KNOWN_TOP3_MISSES = {
-    # the warmup spike (steps 1-12) is also between logged steps; the hidden-spike alternative
-    # (a log that starts late at a peak LR far above the size table) is weaker than the
-    # plateau it leaves (underfitting) and the LR itself
-    "lightning/insufficient_warmup--w64-s2/lightning_logs/version_0/metrics.csv",
     # CSV without grad norm or epoch column: the ordered data reads as an unstable loss
     # (lr_too_high 0.64), and its weak period (0.10) now ranks below exploding gradients,
     # which is kept as the alternative of an unstable loss (core.PAIRED_CAUSES)

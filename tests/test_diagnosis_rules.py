@@ -761,12 +761,100 @@ def test_a_step_too_large_from_the_first_point_of_a_coarse_log_keeps_warmup_besi
     rng = np.random.default_rng(12)
     loss = 3.2 + 0.9 * np.exp(-steps / 30) + np.abs(rng.normal(0, 0.35, len(steps)))
     context = RunContext(vocab_size=65, optimizer="adamw", num_params=2_000_000)
-    coarse = diagnose(history(train_loss=loss, lr=np.full(len(steps), 0.1), step=steps),
+    # (LR 0.015: 15x the size table, under the 0.02 init scale where Adam's first steps alone
+    # are evidence of a spike)
+    coarse = diagnose(history(train_loss=loss, lr=np.full(len(steps), 0.015), step=steps),
                       context=context)
     assert coarse.strengths["lr_too_high"] > 0.3
     assert coarse.strengths["insufficient_warmup"] >= 0.85 * coarse.strengths["lr_too_high"]
     assert coarse.strengths["insufficient_warmup"] < coarse.strengths["lr_too_high"]
     assert "insufficient_warmup" in [h.cause for h in coarse.hypotheses[:3]]
-    warm = diagnose(history(train_loss=loss, lr=0.1 * np.minimum(1, steps / 200), step=steps),
+    warm = diagnose(history(train_loss=loss, lr=0.015 * np.minimum(1, steps / 200), step=steps),
                     context=context)
     assert warm.strengths["insufficient_warmup"] < 0.5 * warm.strengths["lr_too_high"]
+
+
+def test_adam_at_several_times_the_init_scale_without_warmup_hides_a_spike_in_a_coarse_log():
+    """Lightning-style, one step in ten, AdamW at 0.08 from the first point, a calm curve:
+    Adam's first updates move every weight by about the LR (4x the 0.02 init scale), a spike
+    the log cannot show; warmup is the answer. Plain SGD at 0.08, a visible warmup or an
+    unnamed optimizer (SGD at 0.08 with no warmup is normal) do not make that claim."""
+    steps = np.arange(9, 600, 10)
+    loss = 3.0 + 1.1 * np.exp(-steps / 40) + np.random.default_rng(21).normal(0, 0.02, len(steps))
+
+    def run(lr: np.ndarray, optimizer: str | None):
+        return diagnose(history(train_loss=loss, lr=lr, step=steps),
+                        context=RunContext(vocab_size=65, optimizer=optimizer))
+
+    flat = np.full(len(steps), 0.08)
+    adam = run(flat, "adamw")
+    assert top(adam) == "insufficient_warmup"
+    assert "init scale" in " ".join(adam.top.evidence)
+    assert run(flat, "sgd").strengths["insufficient_warmup"] < 0.3
+    assert run(0.08 * np.minimum(1, steps / 100), "adamw").strengths["insufficient_warmup"] < 0.3
+    unnamed = run(flat, None)
+    assert top(unnamed) == "healthy"
+    assert unnamed.strengths["insufficient_warmup"] <= 0.32
+
+
+def test_a_high_first_point_of_a_loss_that_then_blows_up_is_not_bad_initialization():
+    """HF-style 10-step means: the first is already 36 (vocabulary 65) because the run was
+    blowing up in its first steps, and the loss climbs to thousands after it. A badly scaled
+    start is undone by training; this one is the beginning of a divergence."""
+    steps = np.arange(10, 310, 10)
+    loss = np.minimum(36 * np.exp((steps - 10) / 12), 11000.0) * \
+        (1 + np.random.default_rng(4).normal(0, 0.05, len(steps)))
+    result = diagnose(history(train_loss=loss, grad_norm=np.full(len(steps), 300.0),
+                              lr=np.full(len(steps), 40.0), step=steps), context=VOCAB)
+    assert top(result) != "bad_initialization"
+    assert result.strengths["bad_initialization"] <= 0.25 < result.strengths["lr_too_high"]
+
+
+def test_plain_sgd_far_below_its_range_from_a_fresh_start_is_lr_too_low_while_still_falling():
+    """SGD at 1e-3, constant, from ln(vocab): 22% down in 300 steps and still falling (no
+    plateau yet) is a step too small for a from-scratch run; the same LR on a fine-tune
+    (first loss well below ln(vocab)) is not judged by SGD's from-scratch range."""
+    steps = np.arange(1, 301)
+    noise = np.random.default_rng(9).normal(0, 0.02, 300)
+    fresh = math.log(65) * (1 - 0.3 * (1 - np.exp(-steps / 200))) + noise
+    context = RunContext(vocab_size=65, optimizer="sgd")
+    result = diagnose(history(train_loss=fresh, grad_norm=np.full(300, 0.7),
+                              lr=np.full(300, 1e-3), step=steps), context=context)
+    assert top(result) == "lr_too_low"
+    assert "plain SGD at a peak LR of 1e-03" in " ".join(result.top.evidence)
+    tuned = diagnose(history(train_loss=fresh - 1.6, grad_norm=np.full(300, 0.7),
+                             lr=np.full(300, 1e-3), step=steps), context=context)
+    assert "plain SGD" not in " ".join(e for h in tuned.hypotheses for e in h.evidence)
+
+
+def test_validation_on_its_own_cadence_is_not_read_as_nan_between_evaluations():
+    """Train logged every 20 steps and at each evaluation, validation every 30 (HF logs of a
+    run whose logging and eval steps differ): half the train rows have a validation value,
+    the rest simply have none; no NaN is invented for them."""
+    steps = np.array(sorted({*range(20, 901, 20), *range(30, 901, 30)}))
+    train = healthy_loss(steps, seed=2)
+    val = np.where(steps % 30 == 0, train + 0.05, np.nan)
+    result = diagnose(history(train_loss=train, val_loss=val, lr=np.full(len(steps), 1e-3),
+                              grad_norm=np.full(len(steps), 0.8), step=steps), context=VOCAB)
+    assert result.evidence.nonfinite is None
+    assert top(result) != "numerical_instability" and "loss_nan" not in result.symptoms
+
+
+def test_a_long_run_whose_validation_wobbles_now_and_then_is_not_a_noisy_descent():
+    """27 evaluations of a few batches each: three 2-4% bounces on the way down are sampling
+    noise (1 in 9); the same three bounces in a run of 10 evaluations are a noisy descent."""
+    from nt_tui.analysis.diagnosis.rules import _noisy
+
+    def run(evaluations: int):
+        steps = np.arange(1, 30 * evaluations + 1)
+        evals = 3.5 * 0.985 ** np.arange(evaluations)  # falling to its best at the end
+        evals[[3, 5, 7]] *= 1.05
+        at = np.arange(30, 30 * evaluations + 1, 30)
+        train = np.interp(steps, at, evals) - 0.04
+        val = np.full(len(steps), np.nan)
+        val[at - 1] = evals
+        return diagnose(history(train_loss=train, val_loss=val, step=steps), context=VOCAB)
+
+    long, short = run(27), run(10)
+    assert long.evidence.val.ups_before_best == short.evidence.val.ups_before_best == 3
+    assert _noisy(long.evidence)[0] < 0.5 <= _noisy(short.evidence)[0]

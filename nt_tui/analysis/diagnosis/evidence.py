@@ -27,6 +27,9 @@ TRAIN_SIDE = ("lr", "grad_norm", "train_loss", "throughput", "tokens_per_s", "cl
 #: nt-tui's metrics column counting NaN/Inf steps in a log window, and its warning code.
 NONFINITE_COUNT = "nonfinite_steps"
 NAN_WARNING = "nan_inf"
+#: An evaluation metric counts as NaN in a row of training-side metrics only when it is
+#: finite in at least this share of such rows (logged with them, not on its own cadence).
+EVAL_TOGETHER_SHARE = 0.9
 
 
 @dataclass
@@ -178,6 +181,8 @@ class ValEvidence:
     #: evaluations before the best that were VAL_BOUNCE_REL above the one before (a noisy
     #: descent)
     ups_before_best: int
+    #: evaluations before the best (the chances for a bounce)
+    evals_before_best: int
     #: relative fall of the smoothed train loss from the val best to the end
     train_fall_after_best_rel: float | None
     #: (val - train) / train at the last evaluation, train smoothed at the same step
@@ -359,7 +364,10 @@ def nonfinite_steps(history: "RunHistory", metric: str) -> list[int]:
         if until.sum() < (1 if train_side else 2):
             continue
         together = np.isfinite(values[until]).mean()
-        if together >= 0.5:
+        # (an evaluation metric shares many rows with train-side ones when its cadence and
+        # theirs have common multiples, e.g. validation every 30 steps and train every 20:
+        # only one logged with nearly every such row is missing where it was NaN)
+        if together >= (0.5 if train_side else EVAL_TOGETHER_SHARE):
             found.update(steps[with_partner & np.isnan(values)].tolist())
     return sorted(int(s) for s in found)
 
@@ -627,6 +635,7 @@ def _val_evidence(history: "RunHistory", loss: LossEvidence | None) -> ValEviden
         points=len(values), first=float(values[0]), best=best, best_step=int(steps[best_index]),
         final=float(values[-1]), final_step=int(steps[-1]), rise_rel=float(values[-1] / best - 1)
         if best > 0 else 0.0, rising_evals=rising, ups_before_best=ups_before,
+        evals_before_best=best_index,
         train_fall_after_best_rel=train_fall,
         gap_final_rel=gap_final, gap_onset=gap_onset, share_at_or_below_train=at_or_below,
         ratio_median=ratio_median, gap_late_rel=gap_late)

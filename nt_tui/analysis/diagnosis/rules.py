@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from nt_tui.analysis.diagnosis import thresholds as th
+from nt_tui.analysis.diagnosis.blind_spots import warmup_unseen
 from nt_tui.analysis.diagnosis.evidence import Evidence
 from nt_tui.analysis.diagnosis.numbers import lr as fmt_lr
 from nt_tui.analysis.diagnosis.numbers import num, pct, step
@@ -281,7 +282,10 @@ def _noisy(ev: Evidence) -> tuple[float, str | None]:
                         "second half"))
     val = ev.val
     if val is not None and val.ups_before_best:
-        signals.append((ramp(val.ups_before_best, 0, 3),
+        # (as a share of the evaluations before the best: sampling noise alone makes a bounce
+        # now and then, so a log with many evaluations shows more of them)
+        chances = max(val.evals_before_best, th.VAL_BOUNCE_MIN_EVALS)
+        signals.append((ramp(val.ups_before_best / chances, 0, th.VAL_BOUNCE_SHARE),
                         f"validation loss went up {val.ups_before_best} time(s) before its best"))
     return max(signals, key=lambda item: item[0])
 
@@ -563,9 +567,12 @@ def rule_lr_too_low(ev: Evidence) -> Finding:
     # (with no grad norm logged, a loss that fell before it stalled shows gradients flow;
     # the SGD evidence then counts SGD_UNSEEN_GRAD_WEIGHT of its strength)
     grads_seen = healthy_grads or (grad is None and loss.decrease_rel >= th.FLAT_REL)
+    # (stalled, or still falling from a fresh model's loss: a from-scratch run at a step
+    # that small is slow either way; a fine-tune, which starts well below ln(vocab), may use
+    # SGD at 1e-3 on purpose)
     if sgd_peak is not None and sgd_peak < th.SGD_LR_LOW and grads_seen and \
             loss.rise_after_min_rel < th.DIVERGENCE_REL and (
-                loss.tail_change_rel < th.UNDERFIT_TAIL_REL or barely):
+                loss.tail_change_rel < th.UNDERFIT_TAIL_REL or barely or _fresh_start(ev)):
         weight = 1.0 if healthy_grads else th.SGD_UNSEEN_GRAD_WEIGHT
         grads = f"the grad norm is healthy ({num(grad.median)})" if healthy_grads else \
             "the loss fell before it stalled (no grad norm logged)"
@@ -762,9 +769,9 @@ def rule_insufficient_warmup(ev: Evidence) -> Finding:
     if ev.nonfinite is not None and loss.share_of_run(ev.nonfinite.step) <= th.EARLY_SHARE:
         signals.append((0.5, f"NaN/Inf at step {step(ev.nonfinite.step)}, in the first "
                              f"{pct(th.EARLY_SHARE)} of the run"))
-    hidden = _hidden_warmup_spike(ev)
-    if hidden[0]:
-        signals.append(hidden)
+    for unseen in (_hidden_warmup_spike(ev), _adam_first_steps(ev)):
+        if unseen[0]:
+            signals.append(unseen)
     if not signals:
         return finding
     strength = max(s for s, _ in signals)
@@ -779,6 +786,33 @@ def rule_insufficient_warmup(ev: Evidence) -> Finding:
     if calm_after > 0.8:
         finding.note("after the first steps the run is stable")
     return finding
+
+
+def _adam_first_steps(ev: Evidence) -> tuple[float, str]:
+    """Adam's first updates move every weight by about the LR (before its moment estimates
+    settle, m / sqrt(v) is about +-1: Kingma & Ba 2015, sec. 2.1, the step is bounded by the
+    step size): with no warmup and an LR at or above a transformer's init scale
+    (`ADAM_INIT_SCALE`), the first steps throw the weights off their init and the loss
+    spikes. In a log that cannot show those steps (`warmup_unseen`) this is the evidence; a
+    log that does not name its optimizer gets `UNKNOWN_OPTIMIZER_WARMUP_WEIGHT` of it (plain
+    SGD's steps are the LR times the gradient, not the LR)."""
+    peak = ev.peak_lr
+    if peak is None or ev.lr is None or ev.nonfinite is not None or not warmup_unseen(ev) or (
+            ev.context.optimizer and not _adaptive(ev)):
+        return 0.0, ""
+    size = ramp(math.log10(peak / th.ADAM_INIT_SCALE), 0.0, th.ADAM_FIRST_STEP_FULL)
+    if not size:
+        return 0.0, ""
+    named = ev.context.optimizer is not None
+    text = (f"no warmup and a peak LR of {fmt_lr(peak)} from the first logged step: Adam's "
+            f"first updates move every weight by about the LR, {num(peak / th.ADAM_INIT_SCALE)}x "
+            f"a transformer's init scale ({num(th.ADAM_INIT_SCALE)}), which spikes the loss in "
+            f"steps this log does not show (it starts at step {step(ev.loss.first_step)}, one "
+            f"point every {step(round(ev.loss.interval))} steps)")
+    if not named:
+        text += "; if the optimizer is Adam-type (the log does not say)"
+    return th.ADAM_FIRST_STEP_STRENGTH * size * (
+        1.0 if named else th.UNKNOWN_OPTIMIZER_WARMUP_WEIGHT), text
 
 
 def _hidden_warmup_spike(ev: Evidence) -> tuple[float, str]:
@@ -805,6 +839,14 @@ def _hidden_warmup_spike(ev: Evidence) -> tuple[float, str]:
         text += (f"; the first logged loss {num(loss.initial)} is above ln(vocab) = "
                  f"{num(ev.uniform_loss)}, where a fresh model starts: it went up in those steps")
     return strength, text
+
+
+def _fresh_start(ev: Evidence) -> bool:
+    """The log starts where a freshly initialised model does: its first loss within
+    FRESH_START_REL of ln(vocab) (None vocabulary: unknown, False)."""
+    uniform, loss = ev.uniform_loss, ev.loss
+    return uniform is not None and loss is not None and loss.from_start and \
+        abs(loss.initial / uniform - 1) <= th.FRESH_START_REL
 
 
 def _first_point_above_uniform(ev: Evidence) -> bool:
@@ -1103,6 +1145,13 @@ def rule_bad_initialization(ev: Evidence) -> Finding:
     if finding.strength and loss.final < start:
         finding.note(f"it falls from {num(start)} to {num(loss.final)}: the start is wasted "
                      "undoing the initialisation")
+    diverging = _diverging(ev)
+    if finding.strength and diverging:
+        # a badly scaled start is undone by training; a loss that climbs back far above its
+        # lowest point is blowing up, and the high first point was its beginning
+        finding.scale(1 - 0.8 * diverging,
+                      f"but the loss climbed back {pct(loss.rise_after_min_rel)} above its "
+                      "lowest value: a blow-up under way, not a start being undone")
     return finding
 
 

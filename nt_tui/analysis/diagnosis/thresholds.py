@@ -170,6 +170,17 @@ COARSE_FIRST_STEP = 5
 #: start, the hidden spike is this strong before the LR's distance from the table adds to it
 #: (a fresh model starts at ln(vocab); only a climb in the first steps puts an average there).
 HIDDEN_SPIKE_SEEN = 0.45
+#: Adam's first steps move each weight by about the LR; at or above this scale (the usual
+#: init std of transformer weights: GPT-2, BERT, Llama use 0.02) a run with no warmup spikes
+#: in its first steps, fully likely from 10^ADAM_FIRST_STEP_FULL (~4x) it: pre-norm
+#: transformers absorb part of the shock, so at 1-3x a spike is likely, not certain. Scored
+#: up to ADAM_FIRST_STEP_STRENGTH when the log cannot show those steps, times
+#: UNKNOWN_OPTIMIZER_WARMUP_WEIGHT when it does not name the optimizer (0.8 x 0.4 = 0.32 stays
+#: below what outranks "healthy": plain SGD at 0.1 with no warmup is common and fine).
+ADAM_INIT_SCALE = 0.02
+ADAM_FIRST_STEP_FULL = 0.6
+ADAM_FIRST_STEP_STRENGTH = 0.8
+UNKNOWN_OPTIMIZER_WARMUP_WEIGHT = 0.4
 #: A first point above ln(vocab) by less than this share of it is within what a hidden no-
 #: warmup spike can add to a 10-step average (measured: 1.1-1.8x in the labelled HF copies);
 #: a badly scaled initialisation starts 5-50x above.
@@ -187,6 +198,9 @@ SGD_LR_HIGH = 1.0
 #: SGD's small-step evidence without a logged grad norm (the contract's lr_too_low has
 #: healthy gradients; a loss that fell before it stalled shows they flow, but not their size).
 SGD_UNSEEN_GRAD_WEIGHT = 0.9
+#: A first logged loss within this share of ln(vocab) is a freshly initialised model's (a
+#: fine-tune starts well below it; batch noise at the start is a few percent).
+FRESH_START_REL = 0.1
 #: A peak LR at or below this is tiny for any optimizer in common use.
 LR_TINY = 1e-4
 
@@ -197,6 +211,12 @@ VAL_UP_REL = 0.005
 #: A validation loss this much above the previous evaluation before its best is a bounce of a
 #: noisy descent (a plateaued validation loss wanders by ~0.5-1% from batch sampling alone).
 VAL_BOUNCE_REL = 0.02
+#: A descent that bounces on this share of its evaluations before the best is noisy (full
+#: weight; 3 of the first 10, as the evaluations of a short run count), judged over at least
+#: VAL_BOUNCE_MIN_EVALS evaluations (a long run's validation, noisy from a few batches, makes a
+#: 2% bounce on ~1 in 10 by chance).
+VAL_BOUNCE_SHARE = 0.3
+VAL_BOUNCE_MIN_EVALS = 10
 #: Validation loss rising this much above its best, while train falls, is overfitting.
 OVERFIT_RISE_REL = 0.03
 #: Train loss must keep falling by this share after the validation minimum.
