@@ -858,3 +858,27 @@ def test_a_long_run_whose_validation_wobbles_now_and_then_is_not_a_noisy_descent
     long, short = run(27), run(10)
     assert long.evidence.val.ups_before_best == short.evidence.val.ups_before_best == 3
     assert _noisy(long.evidence)[0] < 0.5 <= _noisy(short.evidence)[0]
+
+
+def test_a_grad_norm_held_high_with_the_loss_finite_means_bounded_steps_too_large():
+    """No clip fraction logged: the grad norm climbs to ~300 and stays there for the rest of
+    the run while the loss sits 1000x up, finite. Unbounded updates that large overflow in a
+    few steps, so the updates were bounded (clipped) and the step size did the damage; the
+    same climb escalating to NaN is exploding gradients."""
+    steps = np.arange(1, 301)
+    rng = np.random.default_rng(14)
+    grads = np.minimum(0.8 * np.exp(steps / 3), 300) * (1 + rng.normal(0, 0.2, 300))
+    loss = np.minimum(3.8 * np.exp(steps / 2.5), 12000) * (1 + rng.normal(0, 0.2, 300))
+    lr = np.minimum(1, steps / 26) * 40
+    held = diagnose(history(train_loss=loss, grad_norm=np.abs(grads), lr=lr, step=steps),
+                    context=VOCAB)
+    assert top(held) == "lr_too_high"
+    assert "exploding_gradients" in [h.cause for h in held.hypotheses[:3]]
+    assert "something bounded them" in " ".join(
+        e for h in held.hypotheses if h.cause == "exploding_gradients" for e in h.evidence)
+    escalating = np.abs(0.8 * np.exp(steps[:60] / 3))
+    blown = loss[:60].copy()
+    blown[-1] = np.nan
+    gone = diagnose(history(train_loss=blown, grad_norm=escalating, lr=lr[:60],
+                            step=steps[:60]), context=VOCAB)
+    assert top(gone) == "exploding_gradients"

@@ -483,16 +483,29 @@ def rule_exploding_gradients(ev: Evidence) -> Finding:
                               f"{num(brief.last)}) in a log of {brief.points} finite point(s) "
                               "(no grad norm logged to confirm)")
     if finding.strength and _updates_bounded(ev):
-        finding.scale(0.5, f"but gradients were clipped on {pct(ev.clip_fraction)} of steps: "
-                           "every update was bounded, so the blow-up came from the step size "
-                           "(LR x clip), not from unbounded gradients")
+        finding.scale(0.5, (
+            f"but gradients were clipped on {pct(ev.clip_fraction)} of steps: every update was "
+            "bounded, so the blow-up came from the step size (LR x clip), not from unbounded "
+            "gradients") if ev.clip_fraction is not None else (
+            f"but the grad norm stayed above {num(th.GRAD_NORM_EXPLOSION)} on "
+            f"{pct(ev.grad.share_exploding)} of logged steps with the loss finite: updates "
+            "that large, unbounded, overflow the weights within a few steps, so something "
+            "bounded them (clipping, or Adam's normalisation) and the step size did the damage"))
     return finding
 
 
 def _updates_bounded(ev: Evidence) -> bool:
-    """Clipping held most updates to the threshold: exploding gradients (the fix: clip)
-    cannot be what blew the run up; the step size can."""
-    return ev.clip_fraction is not None and ev.clip_fraction >= th.CLIP_FRACTION_BOUNDED
+    """Clipping held most updates to the threshold, or (no clip fraction logged) the run
+    shows updates were bounded: exploding gradients (the fix: clip) cannot be what blew the
+    run up; the step size can."""
+    if ev.clip_fraction is not None:
+        return ev.clip_fraction >= th.CLIP_FRACTION_BOUNDED
+    grad, loss = ev.grad, ev.loss
+    # a grad norm above the explosion line on most steps while the loss stays finite, far
+    # above its minimum: the run lives with huge gradients instead of overflowing
+    return grad is not None and loss is not None and ev.nonfinite is None and \
+        grad.share_exploding >= th.HELD_BLOWUP_SHARE and \
+        loss.rise_after_min_rel >= th.HELD_BLOWUP_RISE_REL
 
 
 def rule_vanishing_gradients(ev: Evidence) -> Finding:

@@ -84,6 +84,14 @@ CLIP_FRACTION_HIGH = 0.10
 #: Clipped on at least this share of steps, the updates were bounded by the clip threshold:
 #: a blow-up then comes from the step size, not from gradients growing unchecked.
 CLIP_FRACTION_BOUNDED = 0.5
+#: Without a clip fraction in the log: a grad norm above GRAD_NORM_EXPLOSION on this share
+#: of logged steps while the loss stays finite and this far (relative) above its minimum
+#: means the updates were bounded (clipped, or normalised by Adam): plain unbounded steps of
+#: that size overflow the weights within a few steps (the labelled SGD runs at LR 2-8
+#: unclipped turned NaN within 20 steps; clipped at LR 40 they ran 300 steps at a loss 1000x
+#: its start with the grad norm held at 100-500).
+HELD_BLOWUP_SHARE = 0.5
+HELD_BLOWUP_RISE_REL = 1.0
 #: Update-to-weight ratio of a healthy run (Karpathy, CS231n "babysitting the learning
 #: process": ~1e-3); 10x above it is too fast, 100x below too slow.
 UPDATE_RATIO_HEALTHY = 1e-3
