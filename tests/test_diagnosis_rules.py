@@ -882,3 +882,22 @@ def test_a_grad_norm_held_high_with_the_loss_finite_means_bounded_steps_too_larg
     gone = diagnose(history(train_loss=blown, grad_norm=escalating, lr=lr[:60],
                             step=steps[:60]), context=VOCAB)
     assert top(gone) == "exploding_gradients"
+
+
+def test_a_short_stretch_of_other_data_each_pass_is_seen_at_eight_phase_bins():
+    """Lightning-style single steps, one in ten, over seven 87-step epochs: a second source
+    appended to the data makes the loss jump on a tenth of every pass. Four phase bins dilute
+    that stretch; eight show it. Shuffled, the same jumps at random places are not a phase."""
+    steps = np.arange(9, 610, 10)
+    epoch = steps / 87.0
+    rng = np.random.default_rng(31)
+    base = 2.5 + 1.7 * np.exp(-steps / 60) + rng.normal(0, 0.04, len(steps))
+    stretch = (epoch % 1.0 >= 0.7) & (epoch % 1.0 < 0.82)
+    ordered = base * np.where(stretch, 1.25, 1.0)
+    found = diagnose(history(train_loss=ordered, epoch=epoch, step=steps), context=VOCAB)
+    assert found.evidence.epoch_phase is not None and found.evidence.epoch_phase.bins == 8
+    assert top(found) == "data_not_shuffled"
+    scattered = base * np.where(rng.permutation(stretch), 1.25, 1.0)
+    shuffled = diagnose(history(train_loss=scattered, epoch=epoch, step=steps), context=VOCAB)
+    assert top(shuffled) != "data_not_shuffled"
+    assert shuffled.strengths["data_not_shuffled"] < 0.2

@@ -269,6 +269,8 @@ class EpochPhase:
     worst_phase: float
     #: steps per pass, from the (spread) epoch column
     steps_per_epoch: float
+    #: how many bins of the phase (the resolution that showed it most clearly)
+    bins: int = 4
 
 
 def _continuous_epochs(steps: np.ndarray, epochs: np.ndarray) -> np.ndarray:
@@ -316,20 +318,31 @@ def _epoch_phase(history: "RunHistory", metric: str) -> EpochPhase | None:
         trend[half:values.size - half] = np.convolve(values, np.ones(window) / window, "valid")
     keep = np.isfinite(trend) & (at >= at[0] + 1.0)  # the first pass is the fast initial fall
     resid = (values - trend)[keep] / trend[keep]
-    bins = np.floor((at[keep] % 1.0) * th.PHASE_BINS).astype(int)
-    if resid.size < th.PHASE_BINS * 4 or len(np.unique(bins)) < th.PHASE_BINS:
+    found = [phase for bins in th.PHASE_BINS
+             if (phase := _phase_bins(resid, at[keep] % 1.0, bins, total,
+                                      float(steps[-1] - steps[0]) / total)) is not None]
+    # the more significant resolution: F against its own 0.5% tail
+    return max(found, key=lambda phase: phase.f_ratio / th.PHASE_F[phase.bins][0],
+               default=None)
+
+
+def _phase_bins(resid: np.ndarray, phases: np.ndarray, bins: int, epochs: float,
+                steps_per_epoch: float) -> EpochPhase | None:
+    """One-way analysis of variance of the detrended loss by `bins` bins of the phase."""
+    index = np.floor(phases * bins).astype(int)
+    if resid.size < bins * 4 or len(np.unique(index)) < bins:
         return None
-    means = np.array([resid[bins == b].mean() for b in range(th.PHASE_BINS)])
-    counts = np.array([(bins == b).sum() for b in range(th.PHASE_BINS)])
+    means = np.array([resid[index == b].mean() for b in range(bins)])
+    counts = np.array([(index == b).sum() for b in range(bins)])
     between = float(np.sum(counts * (means - resid.mean()) ** 2))
-    within = float(np.sum((resid - means[bins]) ** 2))
+    within = float(np.sum((resid - means[index]) ** 2))
     if within <= 0:
         return None
-    f_ratio = (between / (th.PHASE_BINS - 1)) / (within / (resid.size - th.PHASE_BINS))
+    f_ratio = (between / (bins - 1)) / (within / (resid.size - bins))
     return EpochPhase(explained=between / (between + within), f_ratio=f_ratio,
-                      points=int(resid.size), epochs=total,
-                      worst_phase=float(np.argmax(means)) / th.PHASE_BINS,
-                      steps_per_epoch=float(steps[-1] - steps[0]) / total)
+                      points=int(resid.size), epochs=epochs,
+                      worst_phase=float(np.argmax(means)) / bins,
+                      steps_per_epoch=steps_per_epoch, bins=bins)
 
 
 def _finite(values: np.ndarray) -> np.ndarray:

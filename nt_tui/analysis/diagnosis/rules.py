@@ -97,7 +97,8 @@ def _phase_strength(ev: Evidence) -> float:
     phase = ev.epoch_phase
     if phase is None:
         return 0.0
-    return ramp(phase.f_ratio, *th.PHASE_F) * ramp(phase.explained, *th.PHASE_EXPLAINED)
+    return ramp(phase.f_ratio, *th.PHASE_F[phase.bins]) * ramp(
+        phase.explained, *th.PHASE_EXPLAINED[phase.bins])
 
 
 def _spikes_in_worst_phase(ev: Evidence) -> bool:
@@ -106,7 +107,7 @@ def _spikes_in_worst_phase(ev: Evidence) -> bool:
     epoch = _epoch_steps(ev)
     if phase is None or not spikes or not epoch or not _phase_strength(ev):
         return False
-    width = 1 / th.PHASE_BINS
+    width = 1 / phase.bins
     return all(phase.worst_phase <= (s.step / epoch) % 1.0 < phase.worst_phase + width
                for s in spikes)
 

@@ -313,20 +313,25 @@ PERIOD_SPIKE_MATCH = 0.15
 #: A period within this share of one pass over the training data (steps per epoch, from the
 #: log's epoch column) is the data order itself.
 PERIOD_EPOCH_MATCH = 0.15
-#: Epoch phase (evidence.EpochPhase): the detrended train loss is split into this many bins
-#: of the position within the epoch ...
-PHASE_BINS = 4
+#: Epoch phase (evidence.EpochPhase): the detrended train loss is split into bins of the
+#: position within the epoch, at two resolutions: 4 bins catch an order that drifts across
+#: the pass (sorted text), 8 a short stretch unlike the rest (a second source appended); the
+#: more significant one is kept ...
+PHASE_BINS = (4, 8)
 #: ... over at least this many passes (the first, the fast initial fall, is left out) ...
 PHASE_MIN_EPOCHS = 2.5
 #: ... with at least this many logged points per pass and in all.
 PHASE_MIN_POINTS_PER_EPOCH = 6
 PHASE_MIN_POINTS = 24
-#: The phase bins' F statistic must be significant: from the first value (about the 0.5%
-#: tail of F(3, 40) for independent batches) to the second (about 0.02%) ...
-PHASE_F = (5.0, 8.0)
+#: The phase bins' F statistic must be significant: from the first value (the 0.5% tail of
+#: F(bins - 1, 40) for independent batches: 4.98 for 4 bins, 3.51 for 8) to the second (the
+#: 0.02% tail: 8.34 and 5.42) ...
+PHASE_F = {4: (5.0, 8.0), 8: (3.5, 5.4)}
 #: ... and the phase must explain a large share of the detrended variance (full weight at the
 #: second value): a partial last batch or a few odd stretches of shuffled data give a
-#: significant but small effect (memorising runs of 40-60 short epochs: 3-18%).
-PHASE_EXPLAINED = (0.2, 0.35)
+#: significant but small effect (memorising runs of 40-60 short epochs: 3-18%). More bins
+#: explain more by chance (null median of eta^2 over ~44 points: 0.06 for 4 bins, 0.15 for
+#: 8), so 8 bins need 0.1 more.
+PHASE_EXPLAINED = {4: (0.2, 0.35), 8: (0.3, 0.45)}
 #: Fewest points for the periodicity tests.
 PERIOD_MIN_POINTS = 40
