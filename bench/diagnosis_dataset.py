@@ -8,6 +8,8 @@
 Every run is a real training run of nt-tui's engine on Tiny Shakespeare (nano/micro GPTs,
 AdamW or SGD, several seeds and severities) with one fault injected through the config or
 `diagnosis_faults.FaultyTrainer`; healthy runs have none. `train` skips runs already done.
+Fine-tunes load the final weights of a pretraining run (`pretraining()`, trained first and
+not exported) through the `diagnosis_faults:finetuned_gpt` entry point.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ class Spec:
     fault: dict[str, Any] = field(default_factory=dict)
     #: text files the run needs: name -> (start char, end char) of the corpus
     files: dict[str, tuple] = field(default_factory=dict)
+    #: a fine-tune: the name of the run in `pretraining()` whose final weights it loads
+    #: (`train_one` trains that run first when it is not done)
+    pretrained: str = ""
 
 
 def merge(base: dict[str, Any], *extras: dict[str, Any]) -> dict[str, Any]:
@@ -73,6 +78,13 @@ SMALL = {"small_train.txt": (0, 5_000), "small_val.txt": (5_000, 7_000)}
 SORTED = {"sorted_train.txt": (0, 30_000, "by_length"), "plain_val.txt": (40_000, 43_000)}
 SOURCES = {"sources_train.txt": (0, 15_000, "prose_then_code"),
            "plain_val.txt": (40_000, 43_000)}
+#: Fine-tuning data: text the pretraining runs held out (the demo corpus' last 10%), its
+#: lines sorted by length (short lines first: a shift from the pretraining text, with the same
+#: characters), shuffled as usual; validation is a held-out stretch sorted the same way.
+FINETUNE = {"finetune_train.txt": (1_004_000, 1_084_000, "by_length"),
+            "finetune_val.txt": (1_090_000, 1_100_000, "by_length")}
+#: Model entry point of the fine-tunes (bench/diagnosis_faults.py).
+FINETUNE_ENTRYPOINT = "diagnosis_faults:finetuned_gpt"
 
 
 def _run(shape: str, seed: int, *extra: dict[str, Any]) -> dict[str, Any]:
@@ -85,6 +97,24 @@ def _run(shape: str, seed: int, *extra: dict[str, Any]) -> dict[str, Any]:
     for part in extra:
         config = merge(config, part)
     return config
+
+
+#: Fine-tunes (seed, shape, steps, extra config): AdamW at a fine-tuning LR.
+FINETUNES = [(65, "w48", 400, {"optimizer": {"lr": 3e-4}}),
+             (66, "w64", 500, {"optimizer": {"lr": 2e-4}, "schedule": {"name": "linear"}}),
+             (67, "micro", 300, {"optimizer": {"lr": 4e-4},
+                                 "schedule": {"name": "constant_with_final_decay"}}),
+             (68, "w32", 600, {"optimizer": {"lr": 5e-4}, "data": {"batch_size": 16}})]
+
+
+def pretraining() -> list[Spec]:
+    """The runs the fine-tunes load (`Spec.pretrained`): normal healthy runs on the demo
+    corpus, checkpoints on (the last one holds the final weights). Not labelled runs: they are
+    outside `specs()`, so `export` skips them; `train` runs those its fine-tunes need first."""
+    return [Spec(f"pretraining--{shape}-s{seed}", "pretraining",
+                 _run(shape, seed, {"optimizer": {"lr": 2e-3},
+                                    "schedule": {"total_steps": 700}}))
+            for seed, shape, _, _ in FINETUNES]
 
 
 def specs() -> list[Spec]:
@@ -407,6 +437,31 @@ def specs() -> list[Spec]:
         add("healthy", shape, seed, ordered, {"data": {"train": train},
                                               "schedule": {"total_steps": steps}}, extra,
             files=files, tag="-epochs")
+    # healthy fine-tunes: the GPT of a pretraining run (see `pretraining()`), its final weights
+    # loaded, trained on new text at a low LR with a short warmup (starts well below ln(vocab),
+    # drops fast on the new data, then falls slowly)
+    from nt_tui.config.schema import BUILTIN_SIZES
+
+    for seed, shape, steps, extra in FINETUNES:
+        layers, heads, width = SHAPES.get(shape) or BUILTIN_SIZES[shape]  # (no size with code)
+        out.append(Spec(f"healthy--{shape}-finetune-s{seed}", "healthy", _run(
+            shape, seed, {"model": {"size": None, "entrypoint": FINETUNE_ENTRYPOINT,
+                                    "n_layer": layers, "n_head": heads, "n_embd": width},
+                          "data": {"train": "finetune_train.txt",
+                                   "validation": "finetune_val.txt", "val_split": None},
+                          "schedule": {"total_steps": steps, "warmup_steps": steps // 20}},
+            extra), files=FINETUNE, pretrained=f"pretraining--{shape}-s{seed}"))
+    # long healthy runs from scratch on the demo corpus (1500-2500 steps, coarse logging)
+    for seed, shape, steps, extra in [
+            (69, "w32", 2500, _sgd(0.4) | {"logging": {"every": 10, "validate_every": 200}}),
+            (70, "w48", 2000, {"optimizer": {"lr": 1.5e-3}, "schedule": {"name": "linear"},
+                               "logging": {"every": 5, "validate_every": 100}}),
+            (71, "w64", 1500, {"optimizer": {"lr": 1e-3},
+                               "logging": {"every": 5, "validate_every": 150}}),
+            (72, "micro", 2000, _sgd(0.3) | {"schedule": {"name": "constant_with_final_decay"},
+                                              "logging": {"every": 10,
+                                                          "validate_every": 200}})]:
+        add("healthy", shape, seed, {"schedule": {"total_steps": steps}}, extra, tag="-long")
     # batches at odd positions end a 2-step log window, so the logged loss is theirs; bad
     # batches of shuffled data land at irregular positions (evenly spaced ones would be a
     # pattern in the data order)
@@ -511,6 +566,9 @@ def train_one(spec: Spec, work: Path) -> str:
         os.environ["NT_DIAG_DEEP"] = spec.fault["deep"]
     configs = work / "configs"
     configs.mkdir(parents=True, exist_ok=True)
+    if spec.pretrained:  # a fine-tune: its entry point loads the pretraining run's weights
+        os.environ["NT_DIAG_PRETRAINED"] = str(_pretrained_checkpoint(spec.pretrained, work))
+        os.environ["NT_DIAG_DATA"] = str(configs.resolve())
     _write_files(configs, spec.files)
     config = merge(BASE, spec.config)
     config["name"] = spec.name
@@ -528,17 +586,40 @@ def train_one(spec: Spec, work: Path) -> str:
     started = time.time()
     summary = FaultyTrainer(resolved, spec.fault, run_dir=run_dir).run()
     (run_dir / "label.json").write_text(json.dumps(
-        {"cause": spec.cause, "name": spec.name, "fault": spec.fault}), encoding="utf-8")
+        {"cause": spec.cause, "name": spec.name, "fault": spec.fault,
+         **({"pretrained": spec.pretrained} if spec.pretrained else {})}), encoding="utf-8")
     return (f"{spec.name}: {summary['status']} in {time.time() - started:.0f}s, "
             f"final train {summary.get('final_train_loss')}")
 
 
+def _pretrained_checkpoint(name: str, work: Path) -> Path:
+    """The final checkpoint of the pretraining run `name` (trained first when not done)."""
+    spec = next((s for s in pretraining() if s.name == name), None)
+    if spec is None:
+        raise ValueError(f"no pretraining run named {name}")
+    summary_path = work / "runs" / name / "summary.json"
+    if not summary_path.exists():
+        print(train_one(spec, work), flush=True)
+    summary = json.loads(summary_path.read_text())
+    if summary.get("status") != "finished" or not summary.get("last_checkpoint"):
+        raise RuntimeError(f"pretraining run {name} did not finish with a checkpoint")
+    return Path(summary["last_checkpoint"])
+
+
 def cmd_train(args: argparse.Namespace) -> None:
-    chosen = [s for s in specs() if not args.only or any(o in s.name for o in args.only)]
+    def wanted(spec: Spec) -> bool:
+        return not args.only or any(o in spec.name for o in args.only)
+
+    chosen = [s for s in specs() if wanted(s)]
+    needed = {s.pretrained for s in chosen if s.pretrained}
+    # the pretraining runs the chosen fine-tunes load, first (two fine-tunes never race to
+    # train the same one)
+    first = [s for s in pretraining() if s.name in needed or (args.only and wanted(s))]
     work = Path(args.work)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for message in pool.map(train_one, chosen, [work] * len(chosen)):
-            print(message, flush=True)
+        for batch in (first, chosen):
+            for message in pool.map(train_one, batch, [work] * len(batch)):
+                print(message, flush=True)
 
 
 # --------------------------------------------------------------------------- export
@@ -943,6 +1024,10 @@ SESSION4B_SEEDS = {51, 52, 53, 54, 55, 56}
 #: epoch-based rules; added in session 4 and used to study them.
 MULTIEPOCH_SEEDS = set(range(57, 65))
 
+#: Healthy fine-tunes and long runs (session 4): the false-alarm check on curves unlike the
+#: short from-scratch runs.
+VARIETY_SEEDS = set(range(65, 73))
+
 
 #: Splits the softmax temperature is fitted on (`evaluate --fit`): one parameter, fitted on
 #: every log the rules were developed on; its calibration is then reported on the new seeds.
@@ -967,6 +1052,8 @@ def split_of(run: str) -> str:
         return "session4b"
     if seed in MULTIEPOCH_SEEDS:
         return "multiepoch"
+    if seed in VARIETY_SEEDS:
+        return "variety"
     return "dev" if seed in DEV_SEEDS else "new" if seed in NEW_SEEDS else "held-out"
 
 
@@ -1065,7 +1152,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     parts = [("all", results)] + [
         (name, [r for r in results if split_of(r["run"]) == name])
         for name in ("dev", "held-out", "new", "fresh", "untouched", "final", "holdout",
-                     "last", "session4", "session4b", "multiepoch")]
+                     "last", "session4", "session4b", "multiepoch", "variety")]
     texts = []
     for name, part in parts:
         if not part:  # a work directory may hold only some splits (e.g. the fresh runs)

@@ -14,6 +14,9 @@ so they are done after the engine's own setup, never by editing the engine:
   a batch that is all padding (0 / 0 = NaN, gradients normal just before);
 - schedule exhausted: the schedule's length is shorter than the run (the LR reaches its floor
   of 0 and the run goes on).
+
+Custom model entry points: `deep_tanh_lm` (vanishing gradients) and `finetuned_gpt` (healthy
+fine-tunes: the built-in GPT with a pretraining run's weights).
 """
 
 from __future__ import annotations
@@ -157,3 +160,57 @@ def deep_tanh_lm(config: Any) -> tuple[Any, Any, Any]:
     seq_len = config.data.seq_len
     model = DeepTanhLM(len(chars), int(width), int(depth), float(std))
     return model, CharWindows(text[:cut], chars, seq_len), CharWindows(text[cut:], chars, seq_len)
+
+
+class IdWindows(CharWindows):
+    """(inputs, next tokens) windows of an already tokenised text."""
+
+    def __init__(self, ids: Any, seq_len: int) -> None:
+        self.ids = torch.as_tensor(ids, dtype=torch.long)
+        self.seq_len = seq_len
+
+
+def finetuned_gpt(config: Any) -> tuple[Any, Any, Any]:
+    """Entry point (`model.entrypoint: diagnosis_faults:finetuned_gpt`): a fine-tune. The
+    built-in GPT of the config's shape (model.n_layer/n_head/n_embd, data.seq_len, dropout)
+    with the model weights of a pretraining run: NT_DIAG_PRETRAINED names its checkpoint (an
+    nt-tui step_*.pt, whose "model" entry is the state dict). The texts are the config's
+    data.train and data.validation (or a data.val_split of data.train), relative to the
+    folder NT_DIAG_DATA, tokenised with the checkpoint's own vocabulary."""
+    import os
+    from pathlib import Path
+
+    from nt_tui.engine.checkpoint import load_checkpoint
+    from nt_tui.engine.model import GPT, GPTShape
+    from nt_tui.engine.tokenizer import tokenizer_from_state
+    from nt_tui.errors import NtTuiError
+    from nt_tui.textdata import read_training_text
+
+    source = os.environ.get("NT_DIAG_PRETRAINED")
+    if not source:
+        raise NtTuiError("finetuned_gpt: NT_DIAG_PRETRAINED is not set",
+                         hint="set it to the pretraining run's checkpoint (step_*.pt)")
+    state = load_checkpoint(Path(source))
+    if not state.get("tokenizer"):
+        raise NtTuiError(f"{source} holds no tokenizer: not a built-in GPT's checkpoint",
+                         hint="pretrain with a built-in model size or shape")
+    tokenizer = tokenizer_from_state(state["tokenizer"])
+    model = GPT(GPTShape.from_config(config, tokenizer.vocab_size))
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        raise NtTuiError(f"the weights in {source} do not fit the config's GPT: "
+                         f"{lines[1] if len(lines) > 1 else lines[0]}",
+                         hint="give model.n_layer/n_head/n_embd and data.seq_len of the "
+                              "pretraining run") from None
+    base = Path(os.environ.get("NT_DIAG_DATA", "."))
+    text = read_training_text(config.data.train, base)
+    if config.data.validation:
+        val_text = read_training_text(config.data.validation, base)
+    else:
+        cut = int(len(text) * (1 - (config.data.val_split or 0.1)))
+        text, val_text = text[:cut], text[cut:]
+    seq_len = config.data.seq_len
+    return (model, IdWindows(tokenizer.encode(text), seq_len),
+            IdWindows(tokenizer.encode(val_text), seq_len))

@@ -901,3 +901,38 @@ def test_a_short_stretch_of_other_data_each_pass_is_seen_at_eight_phase_bins():
     shuffled = diagnose(history(train_loss=scattered, epoch=epoch, step=steps), context=VOCAB)
     assert top(shuffled) != "data_not_shuffled"
     assert shuffled.strengths["data_not_shuffled"] < 0.2
+
+
+def test_a_flat_fine_tune_with_validation_above_train_is_not_a_model_that_cannot_learn():
+    """Lightning-style, no grad norm, no vocabulary: a loss barely moving around 2.0 from the
+    first point. With validation 12% above train the model has learned (a fine-tune that fits);
+    with validation on top of train it has learned nothing, and vanishing gradients or a
+    tiny step stay the answer."""
+    steps = np.arange(9, 300, 10)
+    rng = np.random.default_rng(17)
+    train = 2.0 + rng.normal(0, 0.03, len(steps))
+    context = RunContext(optimizer="adamw")
+    lr = np.full(len(steps), 3e-4)
+
+    def run(gap: float):
+        return diagnose(history(train_loss=train, val_loss=val_points(train + gap, every=5),
+                                lr=lr, step=steps), context=context)
+
+    tuned = run(0.24)
+    assert top(tuned) == "healthy"
+    assert "has learned" in " ".join(tuned.top.evidence)
+    stuck = run(0.0)
+    assert top(stuck) in ("vanishing_gradients", "lr_too_low")
+
+
+def test_an_adam_fine_tune_that_settles_at_once_is_not_a_crawl_at_a_small_step():
+    """AdamW at 3e-4 (a fine-tune's LR, not small for Adam): a loss that drops 15% in the
+    first steps and then holds for the rest of the run is not discounted as a slow crawl."""
+    steps = np.arange(9, 500, 10)
+    rng = np.random.default_rng(18)
+    loss = 2.17 + 0.4 * np.exp(-(steps - 9) / 8) + rng.normal(0, 0.02, len(steps))
+    result = diagnose(history(train_loss=loss, lr=np.full(len(steps), 3e-4), step=steps),
+                      context=RunContext(optimizer="adamw"))
+    healthy = [h for h in result.hypotheses if h.cause == "healthy"][0]
+    assert not any("learned little" in sentence for sentence in healthy.evidence)
+    assert result.strengths["healthy"] > 0.5 and result.strengths["lr_too_low"] < 0.2

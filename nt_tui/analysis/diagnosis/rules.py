@@ -186,6 +186,23 @@ def _flat(ev: Evidence) -> bool:
         and loss.rise_after_min_rel < th.DIVERGENCE_REL
 
 
+def _learned_before(ev: Evidence) -> float:
+    """The validation loss sits clearly above train (ramp from GAP_OPEN_REL to twice it): the
+    model fits its training data better than held-out data, so it has learned, before this
+    log (a fine-tune, a resumed run) if the loss is flat in it. A model that cannot learn
+    (vanishing gradients, a step far too small) shows no such gap: both sit at the start."""
+    val = ev.val
+    if val is None or val.gap_final_rel is None:
+        return 0.0
+    return ramp(val.gap_final_rel, th.GAP_OPEN_REL, 2 * th.GAP_OPEN_REL)
+
+
+def _learned_before_text(ev: Evidence) -> str:
+    return (f"validation sits {pct(ev.val.gap_final_rel)} above train: the model has learned "
+            "(a fine-tune or a resumed run is flat once it fits), which a model that cannot "
+            "learn does not show")
+
+
 def _barely_learned(ev: Evidence) -> float:
     """How strongly a from-scratch run has learned almost nothing: its loss fell only a few
     percent (a capacity limit still learns the easy part; a tiny step size does not)."""
@@ -533,6 +550,8 @@ def rule_vanishing_gradients(ev: Evidence) -> Finding:
                              "small cannot explain a loss that does not move")
         elif peak is not None and peak <= th.LR_TINY:
             finding.scale(0.6, f"but the peak LR {fmt_lr(peak)} is tiny")
+        if _learned_before(ev):
+            finding.scale(1 - 0.7 * _learned_before(ev), "but " + _learned_before_text(ev))
     if finding.strength and loss is not None and _flat(ev):
         finding.note(f"loss changed only {pct(loss.decrease_rel)} from {num(loss.initial)} over "
                      f"{step(loss.span)} steps")
@@ -562,6 +581,8 @@ def rule_lr_too_low(ev: Evidence) -> Finding:
             finding.add(0.7 * strength, f"the peak LR {fmt_lr(peak)} is tiny")
         elif lr_not_small:
             finding.scale(0.5, f"but the peak LR {fmt_lr(peak)} is not small")
+        if _learned_before(ev):
+            finding.scale(1 - 0.7 * _learned_before(ev), "but " + _learned_before_text(ev))
     if not _flat(ev) and loss.from_start and loss.early_share is not None and \
             loss.tail_share is not None and loss.rise_after_min_rel < th.DIVERGENCE_REL:
         # a slowed-down curve is nearly linear: no fast start, no late acceleration
@@ -1181,13 +1202,16 @@ def rule_healthy(ev: Evidence) -> Finding:
         return finding
     if loss.decrease_rel > th.FLAT_REL or not loss.from_start:
         # a from-scratch run that has barely learned is not progressing normally
-        learned = ramp(loss.decrease_rel, th.FLAT_REL, th.BARELY_LEARNED_REL) \
-            if loss.from_start else 1.0
+        learned = max(ramp(loss.decrease_rel, th.FLAT_REL, th.BARELY_LEARNED_REL),
+                      _learned_before(ev)) if loss.from_start else 1.0
         moved = (f"fell {pct(loss.decrease_rel)}" if loss.decrease_rel >= 0
                  else f"rose {pct(-loss.decrease_rel)}")
         finding.add(0.8 * (0.5 + 0.5 * learned), f"{loss.metric} {moved} "
                          f"({num(loss.initial)} -> {num(loss.final)}) over {step(loss.span)} "
                          f"steps")
+        if loss.from_start and _learned_before(ev) > ramp(loss.decrease_rel, th.FLAT_REL,
+                                                          th.BARELY_LEARNED_REL):
+            finding.note(f"it moved little, but {_learned_before_text(ev)}")
         if not _late_spikes(ev):
             finding.note("no loss spikes")
         if ev.grad is not None and th.GRAD_NORM_HEALTHY[0] <= ev.grad.median <= \
@@ -1196,13 +1220,17 @@ def rule_healthy(ev: Evidence) -> Finding:
                          f"{num(th.GRAD_NORM_HEALTHY[0])}-{num(th.GRAD_NORM_HEALTHY[1])})")
         if ev.val is not None and ev.val.gap_final_rel is not None:
             finding.note(f"train/val gap {pct(ev.val.gap_final_rel)} at the end")
-        crawl = _slow_stall(ev)
+        crawl = _slow_stall(ev) if _small_for_optimizer(ev) else 0.0
         if crawl:
             finding.scale(1 - th.STALL_HEALTHY_DISCOUNT * crawl,
                           f"but it learned little ({pct(loss.decrease_rel)}) and "
                           + _stall_text(ev).removeprefix("the loss "))
     else:
         finding.add(0.2)
+        if _learned_before(ev):
+            finding.add(0.2 + 0.5 * _learned_before(ev),
+                        f"{loss.metric} changed only {pct(loss.decrease_rel)}, but "
+                        + _learned_before_text(ev))
     return finding
 
 
