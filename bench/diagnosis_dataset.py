@@ -104,7 +104,9 @@ FINETUNES = [(65, "w48", 400, {"optimizer": {"lr": 3e-4}}),
              (66, "w64", 500, {"optimizer": {"lr": 2e-4}, "schedule": {"name": "linear"}}),
              (67, "micro", 300, {"optimizer": {"lr": 4e-4},
                                  "schedule": {"name": "constant_with_final_decay"}}),
-             (68, "w32", 600, {"optimizer": {"lr": 5e-4}, "data": {"batch_size": 16}})]
+             (68, "w32", 600, {"optimizer": {"lr": 5e-4}, "data": {"batch_size": 16}}),
+             (80, "w48", 500, {"optimizer": {"lr": 2e-4}, "schedule": {"name": "linear"},
+                               "data": {"batch_size": 16}})]
 
 
 def pretraining() -> list[Spec]:
@@ -175,7 +177,14 @@ def specs() -> list[Spec]:
                                (55, "w32", {"optimizer": {"lr": 1.5e-3},
                                             "schedule": {"name": "constant_with_final_decay"}}),
                                (56, "w48", {"regularization": {"dropout": 0.1},
-                                            "schedule": {"name": "linear"}})]:
+                                            "schedule": {"name": "linear"}}),
+                               (75, "micro", _sgd(0.4) | {"schedule": {"name": "linear"}}),
+                               (76, "w64", {"regularization": {"dropout": 0.1},
+                                            "data": {"batch_size": 16}}),
+                               (77, "w32", {"optimizer": {"lr": 1.5e-3},
+                                            "data": {"batch_size": 16}}),
+                               (78, "w48", _sgd(0.3) | {"schedule": {
+                                   "name": "constant_with_final_decay"}})]:
         add("healthy", shape, seed, extra)
     for seed, shape, extra in [(1, "w48", {"optimizer": {"lr": 0.3}}),
                                (2, "w64", {"optimizer": {"lr": 0.1},
@@ -204,7 +213,10 @@ def specs() -> list[Spec]:
                                (46, "w32", _sgd(40.0) | {"schedule": {"name": "constant"}}),
                                (51, "w48", {"optimizer": {"lr": 0.25},
                                             "data": {"batch_size": 16}}),
-                               (52, "w64", _sgd(40.0) | {"schedule": {"name": "linear"}})]:
+                               (52, "w64", _sgd(40.0) | {"schedule": {"name": "linear"}}),
+                               (73, "w32", {"optimizer": {"lr": 0.12},
+                                            "data": {"batch_size": 16}}),
+                               (74, "w48", _sgd(40.0) | {"schedule": {"name": "linear"}})]:
         add("lr_too_high", shape, seed, extra)
     for seed, shape, extra in [(1, "w48", {"optimizer": {"lr": 1e-5}}),
                                (2, "w64", {"optimizer": {"lr": 3e-6}}), (3, "w48", _sgd(2e-3)),
@@ -225,7 +237,10 @@ def specs() -> list[Spec]:
                                (46, "w64", _sgd(5e-4) | {"data": {"batch_size": 16}}),
                                (51, "w32", {"optimizer": {"lr": 8e-6},
                                             "schedule": {"name": "linear"}}),
-                               (52, "w48", _sgd(1e-3) | {"schedule": {"name": "constant"}})]:
+                               (52, "w48", _sgd(1e-3) | {"schedule": {"name": "constant"}}),
+                               (73, "w64", {"optimizer": {"lr": 8e-6},
+                                            "schedule": {"name": "linear"}}),
+                               (74, "w32", _sgd(1e-3) | {"data": {"batch_size": 16}})]:
         add("lr_too_low", shape, seed, extra)
     for seed, shape, extra in [(1, "w48", _sgd(3.0)), (2, "w64", _sgd(2.0)),
                                (3, "w32", _sgd(6.0) | {"schedule": {"name": "constant"}}),
@@ -252,6 +267,10 @@ def specs() -> list[Spec]:
                                (51, "w64", _sgd(5.0) | {"data": {"batch_size": 16}}),
                                (52, "w32", {"optimizer": {"lr": 1.0},
                                             "schedule": {"warmup_steps": 20,
+                                                         "name": "constant"}}),
+                               (73, "w48", _sgd(8.0) | {"schedule": {"name": "linear"}}),
+                               (74, "w64", {"optimizer": {"lr": 0.9},
+                                            "schedule": {"warmup_steps": 30,
                                                          "name": "constant"}})]:
         add("exploding_gradients", shape, seed, {"regularization": {"grad_clip": 0.0}}, extra)
     for seed, deep, lr in [(1, "12,64,0.02", 0.1), (2, "8,64,0.04", 0.5), (3, "10,32,0.05", 0.3),
@@ -262,7 +281,8 @@ def specs() -> list[Spec]:
                            (33, "10,64,0.03", 0.3), (34, "8,32,0.03", 0.2),
                            (39, "9,32,0.04", 0.3), (40, "12,48,0.03", 0.2),
                            (45, "11,64,0.03", 0.3), (46, "9,48,0.04", 0.4),
-                           (51, "12,32,0.03", 0.2), (52, "7,48,0.04", 0.3)]:
+                           (51, "12,32,0.03", 0.2), (52, "7,48,0.04", 0.3),
+                           (73, "10,32,0.03", 0.4), (74, "6,48,0.02", 0.3)]:
         out.append(Spec(f"vanishing_gradients--deep{deep.split(',')[0]}-s{seed}",
                         "vanishing_gradients",
                         merge({"seed": seed, "model": {"size": None,
@@ -290,7 +310,11 @@ def specs() -> list[Spec]:
                                          (51, "w48", 130, {"optimizer": {"lr": 1e-3},
                                                            "data": {"batch_size": 16}}),
                                          (52, "w64", 230,
-                                          _sgd(0.3) | {"schedule": {"name": "linear"}})]:
+                                          _sgd(0.3) | {"schedule": {"name": "linear"}}),
+                                         (73, "w32", 190, {"optimizer": {"lr": 1.5e-3},
+                                                           "schedule": {"name": "linear"}}),
+                                         (74, "w64", 120,
+                                          _sgd(0.4) | {"data": {"batch_size": 16}})]:
         add("numerical_instability", shape, seed, extra,
             fault={"kind": "nan_division", "position": position})
     # no warmup at a peak LR where Adam's first, badly estimated steps throw the loss up far
@@ -305,7 +329,8 @@ def specs() -> list[Spec]:
                                    (33, "micro", 6e-2, 8), (34, "w64", 7e-2, 16),
                                    (39, "micro", 8e-2, 8), (40, "w64", 7e-2, 8),
                                    (45, "micro", 6.5e-2, 16), (46, "w64", 8e-2, 8),
-                                   (51, "w64", 6.5e-2, 16), (52, "micro", 7.5e-2, 8)]:
+                                   (51, "w64", 6.5e-2, 16), (52, "micro", 7.5e-2, 8),
+                                   (73, "micro", 5.5e-2, 16), (74, "w64", 7.5e-2, 16)]:
         add("insufficient_warmup", shape, seed, {"optimizer": {"lr": lr},
                                                  "schedule": {"warmup_steps": 0},
                                                  "regularization": {"grad_clip": 0.0},
@@ -330,7 +355,9 @@ def specs() -> list[Spec]:
                                           (45, "w64", "linear", 110, 400),
                                           (46, "w32", "cosine", 130, 420),
                                           (51, "w48", "cosine", 130, 400),
-                                          (52, "w64", "linear", 90, 350)]:
+                                          (52, "w64", "linear", 90, 350),
+                                          (73, "w32", "cosine", 100, 380),
+                                          (74, "w48", "linear", 140, 430)]:
         add("schedule_exhausted", shape, seed,
             {"schedule": {"name": name, "total_steps": total, "min_lr": 0.0}},
             fault={"kind": "schedule_exhausted", "run_steps": run})
@@ -357,7 +384,9 @@ def specs() -> list[Spec]:
                 (45, "w64", 1100, {"optimizer": {"lr": 4e-3}, "schedule": {"name": "linear"}}),
                 (46, "micro", 1000, {"optimizer": {"lr": 4e-3}, "schedule": {"name": "constant"}}),
                 (51, "nano", 1200, {"optimizer": {"lr": 4e-3}, "schedule": {"name": "constant"}}),
-                (52, "micro", 1100, {"optimizer": {"lr": 3e-3}, "schedule": {"name": "linear"}})]
+                (52, "micro", 1100, {"optimizer": {"lr": 3e-3}, "schedule": {"name": "linear"}}),
+                (73, "nano", 1100, {"optimizer": {"lr": 3e-3}}),
+                (74, "w64", 1200, {"optimizer": {"lr": 5e-3}})]
     for seed, shape, steps, extra in memorise:
         add("overfitting", shape, seed, small, {"schedule": {"total_steps": steps}}, extra,
             files=SMALL)
@@ -386,7 +415,9 @@ def specs() -> list[Spec]:
                                                      (45, 1, 3, 1, 6e-3, "cosine"),
                                                      (46, 1, 2, 2, 5e-3, "linear"),
                                                      (51, 1, 4, 4, 1e-2, "cosine"),
-                                                     (52, 1, 3, 3, 8e-3, "cosine")]:
+                                                     (52, 1, 3, 3, 8e-3, "cosine"),
+                                                     (73, 1, 4, 2, 9e-3, "cosine"),
+                                                     (74, 1, 2, 1, 6e-3, "constant")]:
         out.append(Spec(f"underfitting--t{width}-s{seed}", "underfitting",
                         {"seed": seed, "model": {"size": None, "n_layer": layers,
                                                  "n_embd": width, "n_head": heads},
@@ -413,7 +444,9 @@ def specs() -> list[Spec]:
                                       (45, "w48", SORTED, _sgd(0.3)),
                                       (46, "w64", SOURCES, {"optimizer": {"lr": 3e-3}}),
                                       (51, "w32", SORTED, _sgd(0.5)),
-                                      (52, "w48", SOURCES, {"optimizer": {"lr": 2.5e-3}})]:
+                                      (52, "w48", SOURCES, {"optimizer": {"lr": 2.5e-3}}),
+                                      (73, "w32", SORTED, _sgd(0.3)),
+                                      (74, "w48", SOURCES, {"optimizer": {"lr": 3e-3}})]:
         train = next(name for name in files if name != "plain_val.txt")
         add("data_not_shuffled", shape, seed, ordered, {"data": {"train": train}}, extra,
             fault={"kind": "unshuffled"}, files=files, tag=f"-{train.split('_')[0]}")
@@ -432,7 +465,8 @@ def specs() -> list[Spec]:
             (63, "micro", SORTED, 700, _sgd(0.3) | {"schedule": {"name": "linear"},
                                                     "logging": {"every": 4}}),
             (64, "w32", SOURCES, 600, {"optimizer": {"lr": 1.5e-3},
-                                       "schedule": {"name": "linear"}})]:
+                                       "schedule": {"name": "linear"}}),
+            (79, "w48", SORTED, 600, _sgd(0.4) | {"schedule": {"name": "linear"}})]:
         train = next(name for name in files if name != "plain_val.txt")
         add("healthy", shape, seed, ordered, {"data": {"train": train},
                                               "schedule": {"total_steps": steps}}, extra,
@@ -485,7 +519,10 @@ def specs() -> list[Spec]:
                                           (45, "w64", [131, 213, 257], {"optimizer": {"lr": 2e-3}}),
                                           (46, "w48", [107, 189], _sgd(0.4)),
                                           (51, "w32", [139, 223, 261], {"optimizer": {"lr": 3e-3}}),
-                                          (52, "w64", [113, 247], _sgd(0.5))]:
+                                          (52, "w64", [113, 247], _sgd(0.5)),
+                                          (73, "w48", [127, 199, 263],
+                                           {"optimizer": {"lr": 2e-3}}),
+                                          (74, "w32", [111, 243], _sgd(0.3))]:
         add("data_outlier", shape, seed, extra,
             fault={"kind": "outliers", "positions": positions, "vocab": 65})
     leaked = {"data": {"train": "small_train.txt", "validation": "small_train.txt",
@@ -510,7 +547,9 @@ def specs() -> list[Spec]:
                                       (45, "w48", 16.0, _sgd(0.5)),
                                       (46, "w32", 22.0, {"optimizer": {"lr": 2e-3}}),
                                       (51, "w64", 28.0, {"optimizer": {"lr": 1e-3}}),
-                                      (52, "w32", 14.0, _sgd(0.3))]:
+                                      (52, "w32", 14.0, _sgd(0.3)),
+                                      (73, "w48", 28.0, _sgd(0.4)),
+                                      (74, "w64", 16.0, {"optimizer": {"lr": 1e-3}})]:
         add("bad_initialization", shape, seed, extra, fault={"kind": "bad_init", "scale": scale})
     return out
 
@@ -1028,6 +1067,10 @@ MULTIEPOCH_SEEDS = set(range(57, 65))
 #: short from-scratch runs.
 VARIETY_SEEDS = set(range(65, 73))
 
+#: Trained during the third 2026-11-30 session-4 rule round; scored once after it, not used
+#: to set rules.
+SESSION4C_SEEDS = set(range(73, 81))
+
 
 #: Splits the softmax temperature is fitted on (`evaluate --fit`): one parameter, fitted on
 #: every log the rules were developed on; its calibration is then reported on the new seeds.
@@ -1036,6 +1079,8 @@ FIT_SPLITS = ("dev", "held-out")
 
 def split_of(run: str) -> str:
     seed = _seed(run)
+    if seed in SESSION4C_SEEDS:
+        return "session4c"
     if seed in FRESH_SEEDS:
         return "fresh"
     if seed in UNTOUCHED_SEEDS:
@@ -1152,7 +1197,8 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     parts = [("all", results)] + [
         (name, [r for r in results if split_of(r["run"]) == name])
         for name in ("dev", "held-out", "new", "fresh", "untouched", "final", "holdout",
-                     "last", "session4", "session4b", "multiepoch", "variety")]
+                     "last", "session4", "session4b", "multiepoch", "variety",
+                     "session4c")]
     texts = []
     for name, part in parts:
         if not part:  # a work directory may hold only some splits (e.g. the fresh runs)

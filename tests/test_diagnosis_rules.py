@@ -936,3 +936,23 @@ def test_an_adam_fine_tune_that_settles_at_once_is_not_a_crawl_at_a_small_step()
     healthy = [h for h in result.hypotheses if h.cause == "healthy"][0]
     assert not any("learned little" in sentence for sentence in healthy.evidence)
     assert result.strengths["healthy"] > 0.5 and result.strengths["lr_too_low"] < 0.2
+
+
+def test_a_loss_that_dropped_fast_and_then_learned_little_is_not_a_step_too_small():
+    """No vocabulary or optimizer name (a JSONL fine-tune): 6% down in all, most of it in the
+    first steps. Too small a step crawls from the start; this is a model settling. The same
+    6% spread evenly over the run is the crawl."""
+    steps = np.arange(2, 502, 2)
+    rng = np.random.default_rng(23)
+    settling = 2.26 + 0.1 * np.exp(-steps / 15) + 0.02 * (1 - steps / 500) + \
+        rng.normal(0, 0.01, len(steps))
+    crawling = 2.4 - 0.15 * steps / 500 + rng.normal(0, 0.01, len(steps))
+
+    def run(loss: np.ndarray):
+        return diagnose(history(train_loss=loss, grad_norm=np.full(len(steps), 1.0),
+                                lr=np.full(len(steps), 2e-4), step=steps), context=RunContext())
+
+    settled = run(settling)
+    assert top(settled) == "healthy"
+    assert settled.strengths["lr_too_low"] < 0.4
+    assert run(crawling).strengths["lr_too_low"] > 0.6

@@ -583,6 +583,14 @@ def rule_lr_too_low(ev: Evidence) -> Finding:
             finding.scale(0.5, f"but the peak LR {fmt_lr(peak)} is not small")
         if _learned_before(ev):
             finding.scale(1 - 0.7 * _learned_before(ev), "but " + _learned_before_text(ev))
+        fast_start = ramp(loss.early_share, *th.FAST_START_EARLY_SHARE) \
+            if loss.early_share is not None and not _flat(ev) else 0.0
+        if fast_start:
+            finding.scale(1 - 0.7 * fast_start,
+                          f"but {pct(loss.early_share)} of its decrease came in the first "
+                          "quarter: too small a step crawls from the start, while a fast "
+                          "first drop that then stopped is a model settling (a fine-tune), "
+                          "a capacity limit or too large a step")
     if not _flat(ev) and loss.from_start and loss.early_share is not None and \
             loss.tail_share is not None and loss.rise_after_min_rel < th.DIVERGENCE_REL:
         # a slowed-down curve is nearly linear: no fast start, no late acceleration

@@ -296,6 +296,11 @@ STALL_UNNAMED_OPTIMIZER_STRENGTH = 0.2
 #: ... scored up to this strength on its own (it combines with the other signs of a small
 #: step by noisy-OR).
 SLOW_STALL_STRENGTH = 0.75
+#: The other side: a loss that learned little with this share of its decrease or more in the
+#: first quarter (full at the second value) dropped fast and stopped, which a step too small
+#: does not do (the labelled tiny-LR runs that learned 2-15% did at most 60% of it in the
+#: first quarter; a healthy fine-tune 86%, Adam stalled by too large a step ~95%).
+FAST_START_EARLY_SHARE = (0.7, 0.85)
 
 # --- periodicity (data order) -------------------------------------------------------------
 #: Autocorrelation of the detrended loss at its period above this is a periodic pattern.
