@@ -203,6 +203,12 @@ def _learned_before_text(ev: Evidence) -> str:
             "learn does not show")
 
 
+def _discount_learned(ev: Evidence, finding: Finding) -> None:
+    """Take up to 70% off a claim that the model cannot learn when it shows it has."""
+    if _learned_before(ev):
+        finding.scale(1 - 0.7 * _learned_before(ev), "but " + _learned_before_text(ev))
+
+
 def _barely_learned(ev: Evidence) -> float:
     """How strongly a from-scratch run has learned almost nothing: its loss fell only a few
     percent (a capacity limit still learns the easy part; a tiny step size does not)."""
@@ -550,8 +556,7 @@ def rule_vanishing_gradients(ev: Evidence) -> Finding:
                              "small cannot explain a loss that does not move")
         elif peak is not None and peak <= th.LR_TINY:
             finding.scale(0.6, f"but the peak LR {fmt_lr(peak)} is tiny")
-        if _learned_before(ev):
-            finding.scale(1 - 0.7 * _learned_before(ev), "but " + _learned_before_text(ev))
+        _discount_learned(ev, finding)
     if finding.strength and loss is not None and _flat(ev):
         finding.note(f"loss changed only {pct(loss.decrease_rel)} from {num(loss.initial)} over "
                      f"{step(loss.span)} steps")
@@ -581,8 +586,7 @@ def rule_lr_too_low(ev: Evidence) -> Finding:
             finding.add(0.7 * strength, f"the peak LR {fmt_lr(peak)} is tiny")
         elif lr_not_small:
             finding.scale(0.5, f"but the peak LR {fmt_lr(peak)} is not small")
-        if _learned_before(ev):
-            finding.scale(1 - 0.7 * _learned_before(ev), "but " + _learned_before_text(ev))
+        _discount_learned(ev, finding)
         fast_start = ramp(loss.early_share, *th.FAST_START_EARLY_SHARE) \
             if loss.early_share is not None and not _flat(ev) else 0.0
         if fast_start:
