@@ -55,12 +55,7 @@ def test_json_output_is_one_object_with_the_contract(name: str):
 
 #: Fixtures whose cause is not yet in the top three: open gaps, recorded in docs/diagnosis.md
 #: (strict: a fix that makes one pass fails here until it is taken off this list).
-KNOWN_TOP3_MISSES = {
-    # CSV without grad norm or epoch column: the ordered data reads as an unstable loss
-    # (lr_too_high 0.64), and its weak period (0.10) now ranks below exploding gradients,
-    # which is kept as the alternative of an unstable loss (core.PAIRED_CAUSES)
-    "csv/data_not_shuffled--w64-sources-s2.csv",
-}
+KNOWN_TOP3_MISSES: set[str] = set()  # (the last one, ordered data in a CSV, found by folding)
 #: Top-1 accuracy the committed set must keep (measured 88%: 29 of 33; the target is 90%, see
 #: docs/diagnosis.md): a regression below it fails.
 TOP1_FLOOR = 0.85

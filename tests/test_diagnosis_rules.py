@@ -956,3 +956,31 @@ def test_a_loss_that_dropped_fast_and_then_learned_little_is_not_a_step_too_smal
     assert top(settled) == "healthy"
     assert settled.strengths["lr_too_low"] < 0.4
     assert run(crawling).strengths["lr_too_low"] > 0.6
+
+
+def test_a_pattern_repeating_every_pass_is_found_by_folding_a_log_without_epochs():
+    """A CSV of step, loss and LR, one row in four, no epoch column: a second data source
+    makes the loss jump on a tenth of every 92-step pass. Folding the loss at the periods
+    that fit finds it; the same curve without the pattern, one with a single kink (a
+    schedule step) and one with three bad batches that happen to be evenly spaced do not
+    make a period."""
+    steps = np.arange(4, 604, 4)
+    rng = np.random.default_rng(41)
+    base = 2.5 + 1.9 * np.exp(-steps / 50) + rng.normal(0, 0.03, len(steps))
+    cycle = (steps % 92) / 92
+    ordered = base * np.where((cycle >= 0.6) & (cycle < 0.72), 1.2, 1.0)
+    lr = np.full(len(steps), 2e-3)
+
+    def run(loss: np.ndarray):
+        return diagnose(history(train_loss=loss, lr=lr, step=steps), context=RunContext())
+
+    found = run(ordered)
+    assert found.evidence.folded_phase is not None
+    assert abs(found.evidence.folded_phase.steps_per_epoch - 92) <= 8
+    assert top(found) == "data_not_shuffled"
+    assert "folded at that period" in " ".join(found.top.evidence)
+    for other in (base, np.where(steps < 300, base, base - 0.3),
+                  base * np.where(np.isin(steps, (200, 292, 384)), 2.2, 1.0)):
+        result = run(other)
+        assert top(result) != "data_not_shuffled"
+        assert result.strengths["data_not_shuffled"] < 0.2

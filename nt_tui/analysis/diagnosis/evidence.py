@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from nt_tui.analysis.diagnosis import thresholds as th
 from nt_tui.analysis.diagnosis.context import RunContext
@@ -225,6 +226,9 @@ class Evidence:
     #: how much the position within the epoch explains the detrended loss (None: no epoch
     #: column, or too few passes or points to tell)
     epoch_phase: "EpochPhase | None" = None
+    #: with no epoch column: the same test at the period where the folded loss depends most
+    #: on its phase, found by search (`steps_per_epoch` is that period; `epochs` the cycles)
+    folded_phase: "EpochPhase | None" = None
 
     @property
     def peak_lr(self) -> float | None:
@@ -324,6 +328,54 @@ def _epoch_phase(history: "RunHistory", metric: str) -> EpochPhase | None:
     # the more significant resolution: F against its own 0.5% tail
     return max(found, key=lambda phase: phase.f_ratio / th.PHASE_F[phase.bins][0],
                default=None)
+
+
+def _folded_phase(steps: np.ndarray, values: np.ndarray) -> EpochPhase | None:
+    """Epoch folding for a log without an epoch column: for every candidate period (from
+    FOLD_MIN_PERIOD points to a quarter of the log), detrend by a centred median over one
+    period (a median follows a step in the curve, where a mean would leave a ramp),
+    fold at it and test the phase bins (`_phase_bins`, FOLD_BINS of them); keep the period
+    with the largest F. A long log is first reduced to FOLD_MAX_POINTS means of consecutive
+    points (a data pattern spans many steps; the cost stays fixed)."""
+    if values.size > th.FOLD_MAX_POINTS:
+        groups = np.array_split(np.arange(values.size), th.FOLD_MAX_POINTS)
+        steps = np.array([steps[g].mean() for g in groups])
+        values = np.array([values[g].mean() for g in groups])
+    points = values.size
+    interval = float(np.median(np.diff(steps))) if points > 1 else 1.0
+    best: EpochPhase | None = None
+    series = pd.Series(values)
+    for period in range(th.FOLD_MIN_PERIOD, points // th.FOLD_MIN_CYCLES + 1):
+        window = period // 2 * 2 + 1
+        trend = series.rolling(window, center=True).median().to_numpy()
+        index = np.arange(points)
+        keep = np.isfinite(trend) & (index >= period)  # the first cycle is the fast fall
+        if keep.sum() < th.FOLD_BINS * 4:
+            continue
+        resid = (values[keep] - trend[keep]) / trend[keep]
+        phases = (index[keep] % period) / period
+        found = _phase_bins(resid, phases, th.FOLD_BINS, points / period, period * interval)
+        if found is None or (best is not None and found.f_ratio <= best.f_ratio):
+            continue
+        if _repeats(resid, phases, (index[keep] // period) % 2):
+            best = found
+    return best
+
+
+def _repeats(resid: np.ndarray, phases: np.ndarray, parity: np.ndarray) -> bool:
+    """The phase profile of the even cycles and that of the odd ones agree (correlation
+    >= FOLD_REPEAT_CORRELATION): a data order shows in every cycle, while a one-off kink of
+    the curve (a schedule step, the end of a fast fall) lands in one cycle only."""
+    bins = np.floor(phases * th.FOLD_BINS).astype(int)
+    profiles = []
+    for half in (0, 1):
+        chosen = parity == half
+        if len(np.unique(bins[chosen])) < th.FOLD_BINS:
+            return False
+        profiles.append([resid[chosen & (bins == b)].mean() for b in range(th.FOLD_BINS)])
+    first, second = (np.asarray(p) - np.mean(p) for p in profiles)
+    scale = float(np.sqrt(np.sum(first ** 2) * np.sum(second ** 2)))
+    return scale > 0 and float(np.sum(first * second)) / scale >= th.FOLD_REPEAT_CORRELATION
 
 
 def _phase_bins(resid: np.ndarray, phases: np.ndarray, bins: int, epochs: float,
@@ -705,6 +757,13 @@ def collect_evidence(history: "RunHistory", context: RunContext | None = None) -
                 at, lrs.index.to_numpy(), lrs.to_numpy())) / evidence.lr.peak
     if metric == "train_loss":
         evidence.epoch_phase = _epoch_phase(history, metric)
+        if not history.has("epoch") and evidence.loss is not None:
+            series = history.series(metric)
+            series = series[np.isfinite(series.to_numpy())]
+            # (isolated spikes clipped first: three bad batches that happen to be evenly
+            # spaced are no data order, and must not make the period they are explained by)
+            evidence.folded_phase = _folded_phase(series.index.to_numpy(dtype=float),
+                                                  despiked(series.to_numpy(dtype=float)))
     evidence.missing = _missing(evidence)
     return evidence
 

@@ -14,7 +14,7 @@ from typing import Callable
 
 from nt_tui.analysis.diagnosis import thresholds as th
 from nt_tui.analysis.diagnosis.blind_spots import warmup_unseen
-from nt_tui.analysis.diagnosis.evidence import Evidence
+from nt_tui.analysis.diagnosis.evidence import EpochPhase, Evidence
 from nt_tui.analysis.diagnosis.numbers import lr as fmt_lr
 from nt_tui.analysis.diagnosis.numbers import num, pct, step
 
@@ -92,23 +92,28 @@ def _isolated(ev: Evidence) -> bool:
         s.recovered and s.width <= 3 for s in spikes)
 
 
-def _phase_strength(ev: Evidence) -> float:
-    """How clearly the loss follows the position within the epoch (0: not, or unknown)."""
+def _phase(ev: Evidence) -> tuple["EpochPhase | None", float]:
+    """The data-order phase evidence and how clearly it shows (0: not, or unknown): from the
+    epoch column, else from folding a log that has none (`Evidence.folded_phase`)."""
     phase = ev.epoch_phase
-    if phase is None:
-        return 0.0
-    return ramp(phase.f_ratio, *th.PHASE_F[phase.bins]) * ramp(
-        phase.explained, *th.PHASE_EXPLAINED[phase.bins])
+    if phase is not None:
+        return phase, ramp(phase.f_ratio, *th.PHASE_F[phase.bins]) * ramp(
+            phase.explained, *th.PHASE_EXPLAINED[phase.bins])
+    phase = ev.folded_phase
+    if phase is not None:
+        return phase, ramp(phase.f_ratio, *th.FOLD_F) * ramp(phase.explained,
+                                                             *th.FOLD_EXPLAINED)
+    return None, 0.0
 
 
 def _spikes_in_worst_phase(ev: Evidence) -> bool:
-    """Every late spike falls in the stretch of the epoch where the loss sits highest."""
-    phase, spikes = ev.epoch_phase, _late_spikes(ev)
-    epoch = _epoch_steps(ev)
-    if phase is None or not spikes or not epoch or not _phase_strength(ev):
+    """Every late spike falls in the stretch of the epoch (or folded cycle) where the loss
+    sits highest."""
+    (phase, strength), spikes = _phase(ev), _late_spikes(ev)
+    if phase is None or not spikes or not strength:
         return False
-    width = 1 / phase.bins
-    return all(phase.worst_phase <= (s.step / epoch) % 1.0 < phase.worst_phase + width
+    cycle, width = phase.steps_per_epoch, 1 / phase.bins
+    return all(phase.worst_phase <= (s.step / cycle) % 1.0 < phase.worst_phase + width
                for s in spikes)
 
 
@@ -119,11 +124,15 @@ def _pattern_spikes(ev: Evidence) -> bool:
     spikes = _late_spikes(ev)
     if _spike_period(ev) is not None or _spikes_in_worst_phase(ev):
         return True
-    if loss is None or loss.period is None or len(spikes) < 2:
+    cycle = loss.period[0] if loss is not None and loss.period is not None else None
+    phase, strength = _phase(ev)
+    if cycle is None and strength:
+        cycle = phase.steps_per_epoch  # (the folded period, in a log with no epoch column)
+    if loss is None or cycle is None or len(spikes) < 2:
         return False
-    period = _epoch_steps(ev) or loss.period[0]
-    if ev.epochs and not (abs(period / loss.period[0] - 1) <= th.PERIOD_EPOCH_MATCH):
-        period = loss.period[0]
+    period = _epoch_steps(ev) or cycle
+    if ev.epochs and not (abs(period / cycle - 1) <= th.PERIOD_EPOCH_MATCH):
+        period = cycle
     # the phase of each spike within the period: data-order spikes share one phase
     phases = [(s.step % period) / period for s in spikes]
 
@@ -1051,15 +1060,21 @@ def rule_data_not_shuffled(ev: Evidence) -> Finding:
         finding.add(0.85 * strength, f"the loss drifts with the data: neighbouring logged values "
                                      f"correlate {num(loss.drift_acf)} after detrending, with "
                                      f"swings of {pct(loss.drift_rel)} of the loss")
-    phase = ev.epoch_phase
-    if phase is not None:
-        strength = _phase_strength(ev)
-        if strength:
-            finding.add(0.85 * strength,
-                        f"the loss follows the position within the epoch: the phase explains "
-                        f"{pct(phase.explained)} of the detrended loss over {num(phase.epochs)} "
-                        f"passes (F = {num(phase.f_ratio)}; shuffled batches give ~0%), "
-                        f"highest in the stretch from {pct(phase.worst_phase)} of each pass")
+    phase, strength = _phase(ev)
+    if strength and phase is ev.epoch_phase:
+        finding.add(0.85 * strength,
+                    f"the loss follows the position within the epoch: the phase explains "
+                    f"{pct(phase.explained)} of the detrended loss over {num(phase.epochs)} "
+                    f"passes (F = {num(phase.f_ratio)}; shuffled batches give ~0%), "
+                    f"highest in the stretch from {pct(phase.worst_phase)} of each pass")
+    elif strength:
+        finding.add(0.85 * strength,
+                    f"the loss repeats every ~{step(phase.steps_per_epoch)} steps: folded at "
+                    f"that period, the position within it explains {pct(phase.explained)} of "
+                    f"the detrended loss in every cycle (F = {num(phase.f_ratio)}, the largest "
+                    f"over the periods tried; shuffled batches stay under "
+                    f"{num(th.FOLD_F[0])}), highest in the stretch from "
+                    f"{pct(phase.worst_phase)} of each cycle")
     spaced = _spike_period(ev)
     if spaced is not None:
         spikes = _late_spikes(ev)

@@ -338,5 +338,21 @@ PHASE_F = {4: (5.0, 8.0), 8: (3.5, 5.4)}
 #: explain more by chance (null median of eta^2 over ~44 points: 0.06 for 4 bins, 0.15 for
 #: 8), so 8 bins need 0.1 more.
 PHASE_EXPLAINED = {4: (0.2, 0.35), 8: (0.3, 0.45)}
+#: Epoch folding (no epoch column): the period is searched from FOLD_MIN_PERIOD logged points
+#: to a quarter of the log (FOLD_MIN_CYCLES cycles), on at most FOLD_MAX_POINTS points, with
+#: FOLD_BINS phase bins. The largest F over that many trial periods is large by chance:
+#: simulated white noise of 75-600 points, searched exactly so, gives a 99% quantile of
+#: 3.6-4.4 and a 99.9% one of 4.1-5.1; the 177 healthy labelled CSV, JSONL and TensorBoard
+#: logs (multi-epoch ones included) reach at most 4.3. FOLD_F starts above that tail;
+#: FOLD_EXPLAINED keeps a tiny but significant effect of a very long log out.
+FOLD_MIN_PERIOD = 16
+FOLD_MIN_CYCLES = 4
+#: ... and the pattern must repeat: the phase profiles of the even and the odd cycles
+#: correlate at least this much (a one-off kink of the curve lands in one cycle).
+FOLD_REPEAT_CORRELATION = 0.5
+FOLD_MAX_POINTS = 600
+FOLD_BINS = 8
+FOLD_F = (5.5, 8.5)
+FOLD_EXPLAINED = (0.2, 0.35)
 #: Fewest points for the periodicity tests.
 PERIOD_MIN_POINTS = 40
