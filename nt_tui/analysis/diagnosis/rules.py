@@ -1207,10 +1207,11 @@ def rule_bad_initialization(ev: Evidence) -> Finding:
     if finding.strength and loss.final < start:
         finding.note(f"it falls from {num(start)} to {num(loss.final)}: the start is wasted "
                      "undoing the initialisation")
-    diverging = _diverging(ev)
+    diverging = ramp(loss.rise_after_min_rel, *th.INIT_BLOWUP_RISE_REL)
     if finding.strength and diverging:
         # a badly scaled start is undone by training; a loss that climbs back far above its
-        # lowest point is blowing up, and the high first point was its beginning
+        # lowest point (the noise of a high loss is several percent) is blowing up, and the
+        # high first point was its beginning
         finding.scale(1 - 0.8 * diverging,
                       f"but the loss climbed back {pct(loss.rise_after_min_rel)} above its "
                       "lowest value: a blow-up under way, not a start being undone")

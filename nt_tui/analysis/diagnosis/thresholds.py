@@ -155,6 +155,10 @@ DIVERGENCE_REL = 0.10
 INIT_EXCESS_SHARE = 0.25
 #: ... and at least this many nats above it.
 INIT_EXCESS_NATS = 1.0
+#: A loss that climbs back this far above its lowest value (relative; full at the second
+#: value: it doubled, then tripled) after a high start is a blow-up under way, not a badly
+#: scaled start being undone (a bad start's loss wanders a few percent around its floor).
+INIT_BLOWUP_RISE_REL = (0.5, 2.0)
 #: ln(440k): no common vocabulary gives a uniform-guess loss above this many nats, so a
 #: cross-entropy start above it is bad initialisation whatever the vocabulary.
 ANY_VOCAB_MAX_LOSS = math.log(440_000)
