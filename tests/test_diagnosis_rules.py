@@ -996,3 +996,13 @@ def test_a_bad_start_whose_loss_wanders_a_little_above_its_floor_stays_bad_initi
                       context=VOCAB)
     assert top(result) == "bad_initialization"
     assert "blow-up under way" not in " ".join(result.top.evidence)
+
+
+def test_a_loss_that_reaches_exactly_zero_is_folded_without_dividing_by_it():
+    steps = np.arange(1, 401)
+    loss = np.where(steps < 100, 1.0 - steps / 100, 0.0)
+    with np.errstate(divide="raise", invalid="raise"):
+        from nt_tui.analysis.diagnosis.evidence import _folded_phase
+
+        assert _folded_phase(steps.astype(float), loss) is None
+    assert diagnose(history(train_loss=loss, step=steps)).hypotheses

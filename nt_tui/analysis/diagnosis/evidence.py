@@ -349,7 +349,8 @@ def _folded_phase(steps: np.ndarray, values: np.ndarray) -> EpochPhase | None:
         window = period // 2 * 2 + 1
         trend = series.rolling(window, center=True).median().to_numpy()
         index = np.arange(points)
-        keep = np.isfinite(trend) & (index >= period)  # the first cycle is the fast fall
+        # (the first cycle is the fast fall; a zero trend has no relative residual)
+        keep = np.isfinite(trend) & (trend != 0) & (index >= period)
         if keep.sum() < th.FOLD_BINS * 4:
             continue
         resid = (values[keep] - trend[keep]) / trend[keep]
