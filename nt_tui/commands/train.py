@@ -295,7 +295,7 @@ def stop_handlers(control: Any) -> Iterator[None]:
     """Inside the block, the first SIGINT/SIGTERM/SIGHUP stops `control`'s run after the
     current step with a checkpoint; a second one aborts at once (the last checkpoint stays
     usable). The previous handlers come back on leaving."""
-    previous: dict[int, Any] = {}
+    from nt_tui.engine.control import install_signal_handlers, restore_signal_handlers
 
     def handler(signum: int, frame: Any) -> None:
         del frame
@@ -306,12 +306,8 @@ def stop_handlers(control: Any) -> Iterator[None]:
              "(send it again to abort now)", err=True)
         control.stop(f"stopped by {name}")
 
-    for name in STOP_SIGNALS:
-        signum = getattr(signal, name, None)
-        if signum is not None:
-            previous[signum] = signal.signal(signum, handler)
+    previous = install_signal_handlers(STOP_SIGNALS, handler)
     try:
         yield
     finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
+        restore_signal_handlers(previous)

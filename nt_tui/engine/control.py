@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 #: Keys of every metric record, in the order of the CSV columns. Validation steps add
@@ -134,6 +134,23 @@ def wait_all(timeout: float | None = None) -> bool:
     return True
 
 
+def install_signal_handlers(names: Iterable[str],
+                            handler: Callable[[int, Any], None]) -> dict[int, Any]:
+    """Set `handler` for each named signal this platform has (from the main thread); the
+    previous handlers, for `restore_signal_handlers`."""
+    previous: dict[int, Any] = {}
+    for name in names:
+        signum = getattr(signal, name, None)
+        if signum is not None:
+            previous[signum] = signal.signal(signum, handler)
+    return previous
+
+
+def restore_signal_handlers(previous: dict[int, Any]) -> None:
+    for signum, old in previous.items():
+        signal.signal(signum, old)
+
+
 @contextlib.contextmanager
 def stop_runs_on_signals(on_signal: Callable[[str], None] | None = None) -> Iterator[None]:
     """Inside the block, SIGHUP and SIGTERM stop every active run (final checkpoint) and call
@@ -153,14 +170,10 @@ def stop_runs_on_signals(on_signal: Callable[[str], None] | None = None) -> Iter
             on_signal(name)
 
     if threading.current_thread() is threading.main_thread():
-        for name in HANGUP_SIGNALS:
-            signum = getattr(signal, name, None)
-            if signum is not None:
-                previous[signum] = signal.signal(signum, handler)
+        previous = install_signal_handlers(HANGUP_SIGNALS, handler)
     try:
         yield
     finally:
         stop_all("the app closed")
         wait_all()
-        for signum, old in previous.items():
-            signal.signal(signum, old)
+        restore_signal_handlers(previous)
