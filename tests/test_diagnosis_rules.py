@@ -1006,3 +1006,25 @@ def test_a_loss_that_reaches_exactly_zero_is_folded_without_dividing_by_it():
 
         assert _folded_phase(steps.astype(float), loss) is None
     assert diagnose(history(train_loss=loss, step=steps)).hypotheses
+
+
+def test_six_points_are_too_few_to_read_a_plateau_or_a_slow_fall_from_their_shape():
+    """Lightning's default of one point in 50 steps leaves a 300-step run 6 points, all after
+    the fast first drop: they look like a loss that barely moved and plateaued. Shape-based
+    claims (a small step, a capacity plateau) need more points; the same curve logged every
+    10 steps has them."""
+    def logged(every: int):
+        steps = np.arange(every - 1, 300, every)
+        rng = np.random.default_rng(50)
+        loss = 2.55 + 1.6 * np.exp(-steps / 15) + 0.12 * np.exp(-steps / 400) + \
+            rng.normal(0, 0.01, len(steps))
+        val = np.where(np.arange(len(steps)) % 2 == 1, loss + 0.03, np.nan)
+        return diagnose(history(train_loss=loss, val_loss=val, lr=np.full(len(steps), 1e-3),
+                                step=steps), context=RunContext())
+
+    sparse = logged(50)
+    assert sparse.evidence.loss.points == 6
+    assert top(sparse) == "healthy"
+    assert sparse.strengths["lr_too_low"] < 0.3 and sparse.strengths["underfitting"] < 0.3
+    assert "too few to tell the shape" in " ".join(e for h in sparse.hypotheses
+                                                    for e in h.evidence)

@@ -212,6 +212,13 @@ def _learned_before_text(ev: Evidence) -> str:
             "learn does not show")
 
 
+def _shape_weight(ev: Evidence) -> float:
+    """How far the curve's shape (plateau onset, share of the decrease per stretch, a
+    straight fall) can be trusted with the points the log has (`SHAPE_POINTS`)."""
+    loss = ev.loss
+    return 0.0 if loss is None else ramp(loss.points, *th.SHAPE_POINTS)
+
+
 def _discount_learned(ev: Evidence, finding: Finding) -> None:
     """Take up to 70% off a claim that the model cannot learn when it shows it has."""
     if _learned_before(ev):
@@ -619,6 +626,7 @@ def rule_lr_too_low(ev: Evidence) -> Finding:
                         f"decrease came in the first quarter of the run (healthy curves: over "
                         f"{pct(th.CONVEX_SHARE)}) and it is still falling "
                         f"{pct(loss.tail_change_rel)} over the last {pct(th.TAIL_SHARE)}")
+    _scale_to_shape(ev, finding)  # (the evidence above is the curve's shape; below, the LR)
     sgd_peak = ev.peak_lr if _plain_sgd(ev) else None
     # (with no grad norm logged, a loss that fell before it stalled shows gradients flow;
     # the SGD evidence then counts SGD_UNSEEN_GRAD_WEIGHT of its strength)
@@ -647,7 +655,7 @@ def rule_lr_too_low(ev: Evidence) -> Finding:
         if unnamed:
             # a conditional sign, below "healthy" (with Adam the LR is fine)
             finding.add(th.STALL_UNNAMED_OPTIMIZER_STRENGTH * stall)
-        slow = _slow_stall(ev)
+        slow = _slow_stall(ev) * _shape_weight(ev)
         if slow:
             finding.add(1 - (1 - finding.strength) * (1 - th.SLOW_STALL_STRENGTH * slow),
                         f"it crawled to that plateau: {pct(loss.early_share)} of its decrease "
@@ -1039,7 +1047,16 @@ def rule_underfitting(ev: Evidence) -> Finding:
     if uniform and finding.strength:
         finding.note(f"final loss {num(loss.final)} is {pct(loss.final / uniform)} of a uniform "
                      f"guess ln({ev.context.vocab_size}) = {num(uniform)}")
+    _scale_to_shape(ev, finding)
     return finding
+
+
+def _scale_to_shape(ev: Evidence, finding: Finding) -> None:
+    """Scale a finding that rests on the curve's shape by `_shape_weight`, saying so."""
+    weight = _shape_weight(ev)
+    if finding.strength and weight < 1:
+        finding.scale(weight, f"but the log has only {ev.loss.points} loss points: too few "
+                              "to tell the shape of the curve")
 
 
 def rule_data_not_shuffled(ev: Evidence) -> Finding:

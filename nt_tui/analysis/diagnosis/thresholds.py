@@ -264,6 +264,12 @@ LEAKAGE_LONG_FALL_REL = (0.3, 0.5)
 LEAKAGE_SHORT_FALL_WEIGHT = 0.05
 LEAKAGE_LONG_FALL_WEIGHT = 0.8
 #: Underfitting: the two curves within this share of each other at the end ...
+#: A curve's shape (plateau onset, the share of its decrease in each stretch, a straight
+#: fall) needs points: none below the first value, full weight from the second. Lightning's
+#: default of one point in 50 steps leaves a 300-step run 6 points, whose "plateau" is two
+#: or three of them (the healthy labelled runs logged so read as underfitting or a small
+#: step 6 times in 64); one point in ten leaves it 30.
+SHAPE_POINTS = (6, 16)
 UNDERFIT_GAP_REL = 0.05
 #: ... and the train loss changing less than this over the tail of the run.
 UNDERFIT_TAIL_REL = 0.03
