@@ -108,7 +108,8 @@ FINETUNES = [(65, "w48", 400, {"optimizer": {"lr": 3e-4}}),
              (80, "w48", 500, {"optimizer": {"lr": 2e-4}, "schedule": {"name": "linear"},
                                "data": {"batch_size": 16}}),
              (88, "w64", 400, {"optimizer": {"lr": 3e-4},
-                               "schedule": {"name": "constant_with_final_decay"}})]
+                               "schedule": {"name": "constant_with_final_decay"}}),
+             (96, "w32", 400, {"optimizer": {"lr": 4e-4}, "schedule": {"name": "linear"}})]
 
 
 def pretraining() -> list[Spec]:
@@ -193,7 +194,14 @@ def specs() -> list[Spec]:
                                (85, "w32", {"optimizer": {"lr": 2e-3},
                                             "data": {"batch_size": 16}}),
                                (86, "w48", {"optimizer": {"lr": 1.5e-3},
-                                            "schedule": {"name": "constant"}})]:
+                                            "schedule": {"name": "constant"}}),
+                               (91, "micro", _sgd(0.5) | {"data": {"batch_size": 16}}),
+                               (92, "w64", {"regularization": {"dropout": 0.1},
+                                            "schedule": {"name": "constant"}}),
+                               (93, "w48", {"optimizer": {"lr": 2e-3},
+                                            "data": {"batch_size": 16}}),
+                               (94, "w32", {"optimizer": {"lr": 1.5e-3},
+                                            "schedule": {"name": "linear"}})]:
         add("healthy", shape, seed, extra)
     for seed, shape, extra in [(1, "w48", {"optimizer": {"lr": 0.3}}),
                                (2, "w64", {"optimizer": {"lr": 0.1},
@@ -228,7 +236,11 @@ def specs() -> list[Spec]:
                                (74, "w48", _sgd(40.0) | {"schedule": {"name": "linear"}}),
                                (81, "w64", {"optimizer": {"lr": 0.3},
                                             "schedule": {"name": "linear"}}),
-                               (82, "w32", _sgd(40.0) | {"data": {"batch_size": 16}})]:
+                               (82, "w32", _sgd(40.0) | {"data": {"batch_size": 16}}),
+                               (89, "w48", {"optimizer": {"lr": 0.15},
+                                            "schedule": {"name": "linear"},
+                                            "data": {"batch_size": 16}}),
+                               (90, "w64", _sgd(40.0) | {"schedule": {"name": "constant"}})]:
         add("lr_too_high", shape, seed, extra)
     for seed, shape, extra in [(1, "w48", {"optimizer": {"lr": 1e-5}}),
                                (2, "w64", {"optimizer": {"lr": 3e-6}}), (3, "w48", _sgd(2e-3)),
@@ -255,7 +267,10 @@ def specs() -> list[Spec]:
                                (74, "w32", _sgd(1e-3) | {"data": {"batch_size": 16}}),
                                (81, "w48", {"optimizer": {"lr": 2e-5},
                                             "data": {"batch_size": 16}}),
-                               (82, "w64", _sgd(2e-3) | {"schedule": {"name": "linear"}})]:
+                               (82, "w64", _sgd(2e-3) | {"schedule": {"name": "linear"}}),
+                               (89, "w32", {"optimizer": {"lr": 3e-6},
+                                            "data": {"batch_size": 16}}),
+                               (90, "w48", _sgd(5e-4) | {"schedule": {"name": "linear"}})]:
         add("lr_too_low", shape, seed, extra)
     for seed, shape, extra in [(1, "w48", _sgd(3.0)), (2, "w64", _sgd(2.0)),
                                (3, "w32", _sgd(6.0) | {"schedule": {"name": "constant"}}),
@@ -290,7 +305,11 @@ def specs() -> list[Spec]:
                                (81, "w64", _sgd(8.0) | {"schedule": {"name": "constant"}}),
                                (82, "w32", {"optimizer": {"lr": 0.9},
                                             "schedule": {"warmup_steps": 20, "name": "linear"},
-                                            "data": {"batch_size": 16}})]:
+                                            "data": {"batch_size": 16}}),
+                               (89, "w48", {"optimizer": {"lr": 1.0},
+                                            "schedule": {"warmup_steps": 20, "name": "linear"},
+                                            "data": {"batch_size": 16}}),
+                               (90, "w64", _sgd(3.0) | {"schedule": {"name": "linear"}})]:
         add("exploding_gradients", shape, seed, {"regularization": {"grad_clip": 0.0}}, extra)
     for seed, deep, lr in [(1, "12,64,0.02", 0.1), (2, "8,64,0.04", 0.5), (3, "10,32,0.05", 0.3),
                            (4, "6,64,0.03", 0.1), (5, "9,48,0.03", 0.2), (6, "7,32,0.02", 0.3),
@@ -302,7 +321,8 @@ def specs() -> list[Spec]:
                            (45, "11,64,0.03", 0.3), (46, "9,48,0.04", 0.4),
                            (51, "12,32,0.03", 0.2), (52, "7,48,0.04", 0.3),
                            (73, "10,32,0.03", 0.4), (74, "6,48,0.02", 0.3),
-                           (81, "8,64,0.02", 0.4), (82, "11,48,0.02", 0.5)]:
+                           (81, "8,64,0.02", 0.4), (82, "11,48,0.02", 0.5),
+                           (89, "12,64,0.03", 0.3), (90, "7,32,0.04", 0.2)]:
         out.append(Spec(f"vanishing_gradients--deep{deep.split(',')[0]}-s{seed}",
                         "vanishing_gradients",
                         merge({"seed": seed, "model": {"size": None,
@@ -338,7 +358,11 @@ def specs() -> list[Spec]:
                                          (81, "w48", 170,
                                           _sgd(0.5) | {"schedule": {"name": "linear"}}),
                                          (82, "w32", 240, {"optimizer": {"lr": 2e-3},
-                                                           "data": {"batch_size": 16}})]:
+                                                           "data": {"batch_size": 16}}),
+                                         (89, "w64", 210, {"optimizer": {"lr": 1.5e-3},
+                                                           "data": {"batch_size": 16}}),
+                                         (90, "w32", 110,
+                                          _sgd(0.3) | {"schedule": {"name": "linear"}})]:
         add("numerical_instability", shape, seed, extra,
             fault={"kind": "nan_division", "position": position})
     # no warmup at a peak LR where Adam's first, badly estimated steps throw the loss up far
@@ -355,7 +379,8 @@ def specs() -> list[Spec]:
                                    (45, "micro", 6.5e-2, 16), (46, "w64", 8e-2, 8),
                                    (51, "w64", 6.5e-2, 16), (52, "micro", 7.5e-2, 8),
                                    (73, "micro", 5.5e-2, 16), (74, "w64", 7.5e-2, 16),
-                                   (81, "micro", 7.5e-2, 16), (82, "w64", 5.5e-2, 8)]:
+                                   (81, "micro", 7.5e-2, 16), (82, "w64", 5.5e-2, 8),
+                                   (89, "micro", 6.5e-2, 8), (90, "w64", 5.5e-2, 16)]:
         add("insufficient_warmup", shape, seed, {"optimizer": {"lr": lr},
                                                  "schedule": {"warmup_steps": 0},
                                                  "regularization": {"grad_clip": 0.0},
@@ -384,7 +409,9 @@ def specs() -> list[Spec]:
                                           (73, "w32", "cosine", 100, 380),
                                           (74, "w48", "linear", 140, 430),
                                           (81, "w64", "cosine", 140, 440),
-                                          (82, "w32", "linear", 80, 320)]:
+                                          (82, "w32", "linear", 80, 320),
+                                          (89, "w48", "linear", 120, 390),
+                                          (90, "w64", "cosine", 90, 330)]:
         add("schedule_exhausted", shape, seed,
             {"schedule": {"name": name, "total_steps": total, "min_lr": 0.0}},
             fault={"kind": "schedule_exhausted", "run_steps": run})
@@ -415,7 +442,9 @@ def specs() -> list[Spec]:
                 (73, "nano", 1100, {"optimizer": {"lr": 3e-3}}),
                 (74, "w64", 1200, {"optimizer": {"lr": 5e-3}}),
                 (81, "micro", 1200, {"optimizer": {"lr": 5e-3}}),
-                (82, "nano", 1200, {"optimizer": {"lr": 5e-3}, "schedule": {"name": "linear"}})]
+                (82, "nano", 1200, {"optimizer": {"lr": 5e-3}, "schedule": {"name": "linear"}}),
+                (89, "w64", 1100, {"optimizer": {"lr": 5e-3}, "schedule": {"name": "linear"}}),
+                (90, "nano", 800, {"optimizer": {"lr": 3e-3}, "schedule": {"name": "constant"}})]
     for seed, shape, steps, extra in memorise:
         add("overfitting", shape, seed, small, {"schedule": {"total_steps": steps}}, extra,
             files=SMALL)
@@ -448,7 +477,9 @@ def specs() -> list[Spec]:
                                                      (73, 1, 4, 2, 9e-3, "cosine"),
                                                      (74, 1, 2, 1, 6e-3, "constant"),
                                                      (81, 1, 3, 1, 9e-3, "linear"),
-                                                     (82, 1, 4, 4, 6e-3, "constant")]:
+                                                     (82, 1, 4, 4, 6e-3, "constant"),
+                                                     (89, 1, 3, 3, 7e-3, "linear"),
+                                                     (90, 1, 4, 1, 7e-3, "cosine")]:
         out.append(Spec(f"underfitting--t{width}-s{seed}", "underfitting",
                         {"seed": seed, "model": {"size": None, "n_layer": layers,
                                                  "n_embd": width, "n_head": heads},
@@ -479,7 +510,9 @@ def specs() -> list[Spec]:
                                       (73, "w32", SORTED, _sgd(0.3)),
                                       (74, "w48", SOURCES, {"optimizer": {"lr": 3e-3}}),
                                       (81, "w64", SORTED, {"optimizer": {"lr": 3e-3}}),
-                                      (82, "w32", SOURCES, _sgd(0.3))]:
+                                      (82, "w32", SOURCES, _sgd(0.3)),
+                                      (89, "w48", SORTED, {"optimizer": {"lr": 2e-3}}),
+                                      (90, "w64", SOURCES, _sgd(0.4))]:
         train = next(name for name in files if name != "plain_val.txt")
         add("data_not_shuffled", shape, seed, ordered, {"data": {"train": train}}, extra,
             fault={"kind": "unshuffled"}, files=files, tag=f"-{train.split('_')[0]}")
@@ -501,7 +534,9 @@ def specs() -> list[Spec]:
                                        "schedule": {"name": "linear"}}),
             (79, "w48", SORTED, 600, _sgd(0.4) | {"schedule": {"name": "linear"}}),
             (87, "w32", SORTED, 600, _sgd(0.5) | {"schedule": {
-                "name": "constant_with_final_decay"}})]:
+                "name": "constant_with_final_decay"}}),
+            (95, "w64", SOURCES, 800, {"optimizer": {"lr": 1.5e-3},
+                                       "schedule": {"name": "constant_with_final_decay"}})]:
         train = next(name for name in files if name != "plain_val.txt")
         add("healthy", shape, seed, ordered, {"data": {"train": train},
                                               "schedule": {"total_steps": steps}}, extra,
@@ -562,7 +597,12 @@ def specs() -> list[Spec]:
                                            {"optimizer": {"lr": 3e-3},
                                             "data": {"batch_size": 16}}),
                                           (82, "w48", [133, 211],
-                                           _sgd(0.4) | {"schedule": {"name": "linear"}})]:
+                                           _sgd(0.4) | {"schedule": {"name": "linear"}}),
+                                          (89, "w32", [127, 197, 259],
+                                           {"optimizer": {"lr": 2e-3},
+                                            "schedule": {"name": "linear"}}),
+                                          (90, "w64", [141, 229],
+                                           _sgd(0.3) | {"data": {"batch_size": 16}})]:
         add("data_outlier", shape, seed, extra,
             fault={"kind": "outliers", "positions": positions, "vocab": 65})
     leaked = {"data": {"train": "small_train.txt", "validation": "small_train.txt",
@@ -592,7 +632,11 @@ def specs() -> list[Spec]:
                                       (74, "w64", 16.0, {"optimizer": {"lr": 1e-3}}),
                                       (81, "w64", 20.0, _sgd(0.5) | {"data": {"batch_size": 16}}),
                                       (82, "w32", 26.0, {"optimizer": {"lr": 2e-3},
-                                                         "schedule": {"name": "linear"}})]:
+                                                         "schedule": {"name": "linear"}}),
+                                      (89, "w48", 12.0, {"optimizer": {"lr": 1e-3},
+                                                         "data": {"batch_size": 16}}),
+                                      (90, "w32", 24.0,
+                                       _sgd(0.4) | {"schedule": {"name": "linear"}})]:
         add("bad_initialization", shape, seed, extra, fault={"kind": "bad_init", "scale": scale})
     return out
 
@@ -1117,6 +1161,10 @@ SESSION4C_SEEDS = set(range(73, 81))
 #: Trained after the last 2026-11-30 session-4 rule change; scored once, not used to set rules.
 SESSION4D_SEEDS = set(range(81, 89))
 
+#: Trained in session 5 (2026-11-30) before any rule change of that session; scored once after
+#: it, not used to set rules.
+SESSION5_SEEDS = set(range(89, 97))
+
 
 #: Splits the softmax temperature is fitted on (`evaluate --fit`): one parameter, fitted on
 #: every log the rules were developed on; its calibration is then reported on the new seeds.
@@ -1125,6 +1173,8 @@ FIT_SPLITS = ("dev", "held-out")
 
 def split_of(run: str) -> str:
     seed = _seed(run)
+    if seed in SESSION5_SEEDS:
+        return "session5"
     if seed in SESSION4D_SEEDS:
         return "session4d"
     if seed in SESSION4C_SEEDS:
@@ -1246,7 +1296,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         (name, [r for r in results if split_of(r["run"]) == name])
         for name in ("dev", "held-out", "new", "fresh", "untouched", "final", "holdout",
                      "last", "session4", "session4b", "multiepoch", "variety",
-                     "session4c", "session4d")]
+                     "session4c", "session4d", "session5")]
     texts = []
     for name, part in parts:
         if not part:  # a work directory may hold only some splits (e.g. the fresh runs)
