@@ -253,6 +253,21 @@ def test_validation_on_top_of_train_after_many_epochs_is_leakage_not_in_the_firs
     assert top(first_epoch) == "healthy"  # a held-out set tracks train before any repeat
 
 
+def test_validation_on_train_after_a_few_epochs_is_a_model_too_small_to_memorise():
+    """A char LSTM or an MLP on plentiful data keeps validation on the train curve for ten
+    passes (HF, Lightning and plain-loop runs of bench/diagnosis_foreign.py did): only a copy
+    of the training data stays there after tens of passes."""
+    loss = healthy_loss(seed=6)
+    val = val_points(loss * 0.995)
+    for epochs in (4, 8):
+        result = diagnose(history(train_loss=loss, val_loss=val, epoch=STEPS / (600 / epochs)),
+                          context=VOCAB)
+        assert top(result) == "healthy", epochs
+        assert result.strengths["label_leakage"] < 0.05
+    leaked = diagnose(history(train_loss=loss, val_loss=val, epoch=STEPS / 20), context=VOCAB)
+    assert top(leaked) == "label_leakage"  # 30 passes
+
+
 def test_without_epochs_validation_on_train_through_a_long_fall_is_leakage():
     """No epoch column (a CSV, JSONL or TensorBoard log): validation that more than halves
     while it stays on the train curve stands in for many passes; a shorter fall is healthy."""
