@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nt_tui.analysis.diagnosis import diagnose_path
 from nt_tui.analysis.diagnosis.vocabulary import CAUSE_IDS, SYMPTOM_IDS
+from nt_tui.runlogs import load_run
 
 from conftest import CORPUS, REPO_ROOT, run_cli
 
@@ -97,6 +100,30 @@ def test_real_logs_of_other_projects():
     assert overfit.top.cause == "overfitting"
     assert "0.321" in " ".join(overfit.top.evidence) and "step 1,000" in overfit.top.fix
     assert diagnose_path(llama).top.cause == "healthy"
+
+
+def test_lightning_csv_whose_loss_turned_nan_is_numerical_instability(tmp_path: Path):
+    """Lightning 2.6's CSVLogger with grad norms, no LR monitor: `epoch` on every row (the
+    validation rows too) and NaN written in the loss and the grad norm from step 304 on."""
+    rng = np.random.default_rng(0)
+    rows = ["epoch,grad_2.0_norm_total,step,train_loss,val_loss"]
+    for step in range(4, 300, 5):  # 60 train rows, 12 per epoch of 60 steps
+        loss = 1.25 + 1.05 * math.exp(-step / 90) + rng.normal(0, 0.02)
+        rows.append(f"{step // 60},{1.0 + rng.normal(0, 0.1)},{step},{loss},")
+        if step % 60 == 59:
+            rows.append(f"{step // 60},,{step},,{loss + 0.15}")
+    rows += [f"{step // 60},nan,{step},nan," for step in range(304, 350, 5)]
+    rows.append("5,,349,,nan")
+    version = tmp_path / "lightning_logs" / "version_0"
+    version.mkdir(parents=True)
+    (version / "metrics.csv").write_text("\n".join(rows) + "\n")
+    history = load_run(version)
+    assert history.format == "lightning_csv"
+    assert history.nan_steps["train_loss"][:2] == [304, 309]
+    assert history.nan_steps["val_loss"] == [349]
+    result = diagnose_path(version)
+    assert result.top.cause == "numerical_instability"
+    assert "step 304" in " ".join(result.top.evidence)
 
 
 def test_symptoms_given_on_the_command_line_are_reported():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from conftest import run_cli
 from nt_tui.errors import NtTuiError
 from nt_tui.runlogs import detect, load_run
+from nt_tui.runlogs.jsonl import flat_numeric_frame
 
 
 def test_torn_last_line_is_ignored_and_reported(tmp_path: Path):
@@ -32,6 +34,57 @@ def test_nan_inf_values_are_kept_and_counted(tmp_path: Path):
     jsonl.write_text('{"step": 1, "loss": NaN}\n{"step": 2, "loss": "Infinity"}\n'
                      '{"step": 3, "loss": 1.0}\n')
     assert "2 NaN/Inf value(s) kept as logged" in load_run(jsonl).notes
+
+
+def test_nan_written_as_such_is_told_from_a_value_not_logged(tmp_path: Path):
+    """`RunHistory.nan_steps`: the steps where a metric was written NaN, per reader; an empty
+    cell, a missing key or a null is a metric not logged at that step, not a NaN."""
+    csv_path = tmp_path / "log.csv"
+    csv_path.write_text("step,loss,val_loss\n1,2.0,\n2,,3.0\n3,nan,\n4,NaN,\n5,,nan\n")
+    history = load_run(csv_path)
+    assert history.nan_steps == {"train_loss": [3, 4], "val_loss": [5]}
+    assert "3 NaN/Inf value(s) kept as logged" in history.notes
+    jsonl = tmp_path / "log.jsonl"
+    jsonl.write_text('{"step": 1, "loss": 2.0, "grad_norm": 1.0}\n{"step": 2, "eval_loss": 3.0}\n'
+                     '{"step": 3, "loss": NaN, "grad_norm": "NaN"}\n'
+                     '{"step": 4, "loss": null, "grad_norm": 1.0}\n')
+    assert load_run(jsonl).nan_steps == {"train_loss": [3], "grad_norm": [3]}
+    # the fast path (a buffer of at least FAST_PATH_MIN_BYTES) marks the same cells
+    lines = [json.dumps({"step": s, "loss": 2.0, "lr": 1e-3}) for s in range(3000)]
+    lines[100] = json.dumps({"step": 100, "eval_loss": 3.0})
+    lines[2000] = json.dumps({"step": 2000, "loss": math.nan, "lr": 1e-3})
+    lines[2001] = json.dumps({"step": 2001, "loss": None, "lr": 1e-3})
+    lines[2002] = json.dumps({"step": 2002, "loss": math.nan, "lr": None})
+    data = ("\n".join(lines) + "\n").encode()
+    assert flat_numeric_frame(data) is not None
+    jsonl.write_bytes(data)
+    assert load_run(jsonl).nan_steps == {"train_loss": [2000, 2002]}
+    hf_dir = tmp_path / "hf"
+    hf_dir.mkdir()
+    log_history = [{"step": 10, "epoch": 0.1, "loss": 2.0, "grad_norm": 1.0},
+                   {"step": 10, "epoch": 0.1, "eval_loss": 2.5},
+                   {"step": 20, "epoch": 0.2, "loss": math.nan, "grad_norm": math.nan},
+                   {"step": 30, "epoch": 0.3, "loss": math.nan, "grad_norm": 1.0}]
+    (hf_dir / "trainer_state.json").write_text(json.dumps({"global_step": 30,
+                                                           "log_history": log_history}))
+    history = load_run(hf_dir)
+    assert history.format == "hf_trainer_state"
+    assert history.nan_steps == {"train_loss": [20, 30], "grad_norm": [20]}
+    text = tmp_path / "train.log"
+    text.write_text("iter 0: loss 4.2, time 10.0ms\niter 10: loss nan, time 10.0ms\n"
+                    "iter 20: loss 3.9, time 10.0ms\n")
+    assert load_run(text).nan_steps == {"train_loss": [10]}
+
+
+def test_nan_steps_of_rows_dropped_after_a_resume_are_dropped(tmp_path: Path):
+    path = tmp_path / "log.csv"
+    rows = [f"{s},{3 - s / 100}" for s in range(0, 40, 10)] + ["40,nan", "50,nan"]  # blew up
+    rows += [f"{s},{1.0}" for s in range(30, 50, 10)] + ["60,nan"]  # resumed from 30
+    path.write_text("step,loss\n" + "\n".join(rows) + "\n")
+    history = load_run(path)
+    assert history.frame["step"].tolist() == [0, 10, 20, 30, 40, 60]
+    assert history.series("train_loss").loc[40] == 1.0
+    assert history.nan_steps == {"train_loss": [60]}
 
 
 def test_duplicate_steps_after_a_resume_keep_the_later_rows(tmp_path: Path):

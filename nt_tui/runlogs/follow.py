@@ -122,7 +122,7 @@ class _FollowedRun:
             self.time_origin, self.last_step, self.last_row = None, None, None
         if batch.raw.empty:
             return update
-        found = canonicalize(batch.raw, self.time_origin, batch.explicit_nan)
+        found = canonicalize(batch.raw, self.time_origin, batch.explicit_nan, batch.nan_mask)
         rows = found.frame
         if self.last_step is not None and len(rows) and int(rows["step"].min()) < self.last_step:
             return self._reread(update)

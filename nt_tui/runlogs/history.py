@@ -41,6 +41,10 @@ class RunHistory:
     events: list[dict[str, Any]] = field(default_factory=list)
     #: the run's config when the log records one (nt-tui config.yaml, HF training args)
     config: dict[str, Any] | None = None
+    #: metric -> sorted steps where the log wrote it as NaN (in `frame` a NaN written as such
+    #: looks like a metric not logged at that step); empty when the reader cannot tell them
+    #: apart (TensorBoard, wandb, CSV, JSONL, HF trainer_state and text logs can)
+    nan_steps: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def metrics(self) -> list[str]:

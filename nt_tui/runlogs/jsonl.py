@@ -13,6 +13,9 @@ Two paths give the same table:
 - line by line (the same rules as `nt_tui.runfmt.iter_jsonl`, on bytes already read) for
   anything else: nested objects are flattened to "outer/inner" columns, strings and lists are
   ignored, corrupt lines are skipped and counted.
+
+Both also give the mask of the values written as NaN (`Batch.nan_mask`): a key present with a
+NaN value is marked, a key missing from a line or holding null is not.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from nt_tui.runfmt import decode_number
+from nt_tui.runlogs.formats.base import records_nan_mask
 
 #: ':' becomes the field separator; braces and quotes are dropped (the checks make it safe).
 _TO_PAIRS = bytes.maketrans(b":", b",")
@@ -55,10 +59,15 @@ MAX_CHUNKS = 3
 @dataclass
 class JsonlTable:
     frame: pd.DataFrame
-    #: NaN values written as such ("NaN" or NaN)
-    explicit_nan: int
+    #: the cells written as NaN ("NaN" or NaN): same index as `frame`, a subset of its columns
+    nan_mask: pd.DataFrame
     #: lines that were not a JSON object
     skipped: int
+
+    @property
+    def explicit_nan(self) -> int:
+        """NaN values written as such."""
+        return int(self.nan_mask.to_numpy(dtype=bool).sum())
 
 
 def _widest_sampled_record(data: bytes) -> int:
@@ -95,30 +104,51 @@ def _parse_pairs(flat: bytes, pairs: int, spaced: bool) -> pd.DataFrame | None:
     return None
 
 
-def _assemble(pairs: pd.DataFrame) -> tuple[dict[str, np.ndarray], int] | None:
-    """Columns by key name, and the number of keys whose value was NaN or null."""
+def _assemble(pairs: pd.DataFrame
+              ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None:
+    """Columns by key name, and per key the rows whose value was NaN or null."""
     rows = len(pairs)
     columns: dict[str, np.ndarray] = {}
-    explicit_nan = 0
+    nan: dict[str, np.ndarray] = {}
     for slot in range(0, pairs.shape[1], 2):
         keys, values = pairs[slot], pairs[slot + 1].to_numpy()
         codes = keys.cat.codes.to_numpy()
         names = [str(name).strip() for name in keys.cat.categories]
         if any(not name or name[0].isdigit() for name in names):
             return None
-        explicit_nan += int(np.count_nonzero((codes >= 0) & np.isnan(values)))
+        said_nan = np.isnan(values)
         for code, name in enumerate(names):
+            mask = codes == code
+            if said_nan[mask].any() or name in nan:
+                nan.setdefault(name, np.zeros(rows, dtype=bool))[mask] = said_nan[mask]
             if len(names) == 1 and name not in columns and (codes == 0).all():
                 columns[name] = values
                 continue
-            mask = codes == code
             target = columns.setdefault(name, np.full(rows, np.nan))
             target[mask] = values[mask]
-    return columns, explicit_nan
+    return columns, nan
 
 
-def _chunk_table(data: bytes) -> tuple[dict[str, np.ndarray], int, int] | None:
-    """(columns, rows, NaN values) of complete lines by the fast path, or None."""
+def _unmark_nulls(data: bytes, nan: dict[str, np.ndarray]) -> bool:
+    """Clear the marks of null values (the tokenizer reads null as NaN; null is no value);
+    False when a line with a null is not valid JSON (then only the exact path can tell)."""
+    for row, line in enumerate(data.split(b"\n")):
+        if b"null" not in line:
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return False
+        for key, value in record.items() if isinstance(record, dict) else ():
+            if value is None and str(key).strip() in nan:
+                nan[str(key).strip()][row] = False
+    return True
+
+
+def _chunk_table(data: bytes
+                 ) -> tuple[dict[str, np.ndarray], int, dict[str, np.ndarray]] | None:
+    """(columns, rows, rows written NaN per key) of complete lines by the fast path, or
+    None."""
     lines = data.count(b"\n")
     if not lines:
         return None
@@ -134,8 +164,10 @@ def _chunk_table(data: bytes) -> tuple[dict[str, np.ndarray], int, int] | None:
     assembled = _assemble(pairs)
     if assembled is None:
         return None
-    columns, explicit_nan = assembled
-    return columns, lines, explicit_nan
+    columns, nan = assembled
+    if nan and b"null" in data and not _unmark_nulls(data, nan):
+        return None
+    return columns, lines, nan
 
 
 def _line_chunks(data: bytes, count: int) -> list[bytes]:
@@ -152,17 +184,24 @@ def _line_chunks(data: bytes, count: int) -> list[bytes]:
     return chunks
 
 
-def _joined(parts: list[tuple[dict[str, np.ndarray], int, int]]) -> tuple[pd.DataFrame, int]:
-    """One table from consecutive chunks' columns; a key missing from a chunk is NaN there."""
+def _joined(parts: list[tuple[dict[str, np.ndarray], int, dict[str, np.ndarray]]]
+            ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One table from consecutive chunks' columns, and its NaN mask; a key missing from a
+    chunk is NaN there, and not marked."""
     names = list(dict.fromkeys(name for columns, _, _ in parts for name in columns))
     joined = {name: np.concatenate([columns[name] if name in columns else np.full(rows, np.nan)
                                     for columns, rows, _ in parts])
               for name in names}
-    return pd.DataFrame(joined), sum(nan for _, _, nan in parts)
+    marked = list(dict.fromkeys(name for _, _, nan in parts for name in nan))
+    mask = {name: np.concatenate([nan[name] if name in nan else np.zeros(rows, dtype=bool)
+                                  for _, rows, nan in parts])
+            for name in marked}
+    frame = pd.DataFrame(joined)
+    return frame, pd.DataFrame(mask, index=frame.index, dtype=bool)
 
 
-def flat_numeric_table(data: bytes) -> tuple[pd.DataFrame, int] | None:
-    """(table, NaN values) of `data` (complete lines) by the fast path, or None when it does
+def flat_numeric_table(data: bytes) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """(table, NaN mask) of `data` (complete lines) by the fast path, or None when it does
     not apply. Exactness: every value must parse as a number, no key may look like a number
     (a shifted pair), every colon must be a key separator, and every line must give a row.
     A large buffer is parsed as chunks of lines in threads, each held to the same checks."""
@@ -197,8 +236,8 @@ def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, float]:
     return flat
 
 
-def line_by_line_table(data: bytes) -> tuple[pd.DataFrame, int, int]:
-    """(table, skipped lines, NaN values) of JSONL bytes read one line at a time."""
+def line_by_line_table(data: bytes) -> tuple[pd.DataFrame, int, pd.DataFrame]:
+    """(table, skipped lines, NaN mask) of JSONL bytes read one line at a time."""
     records: list[dict[str, float]] = []
     skipped = 0
     for raw in data.splitlines():
@@ -213,8 +252,8 @@ def line_by_line_table(data: bytes) -> tuple[pd.DataFrame, int, int]:
             skipped += 1
             continue
         records.append(_flatten(record))
-    explicit_nan = sum(1 for record in records for value in record.values() if value != value)
-    return pd.DataFrame.from_records(records), skipped, explicit_nan
+    frame = pd.DataFrame.from_records(records)
+    return frame, skipped, records_nan_mask(records, frame.index)
 
 
 def parse_jsonl(data: bytes) -> JsonlTable:
@@ -222,8 +261,8 @@ def parse_jsonl(data: bytes) -> JsonlTable:
     found = flat_numeric_table(data) if len(data) >= FAST_PATH_MIN_BYTES else None
     if found is not None:
         return JsonlTable(found[0], found[1], 0)
-    frame, skipped, explicit_nan = line_by_line_table(data)
-    return JsonlTable(frame, explicit_nan, skipped)
+    frame, skipped, nan = line_by_line_table(data)
+    return JsonlTable(frame, nan, skipped)
 
 
 def first_object(path: Path, limit: int = 65536) -> dict[str, Any] | None:

@@ -32,7 +32,8 @@ def history_from_source(source: LogSource) -> RunHistory:
             "records" + (" (only a torn line)" if batch.pending else ""), hint=SUPPORTED)
     history = build_history(batch.raw, name=source.name, source=str(source.path),
                             format=source.format, notes=notes, events=batch.events,
-                            config=source.config(), explicit_nan=batch.explicit_nan)
+                            config=source.config(), explicit_nan=batch.explicit_nan,
+                            nan_mask=batch.nan_mask)
     if history.frame.empty:
         raise NtTuiError(f"{source.path}: no rows with a step could be read", hint=SUPPORTED)
     return history
@@ -67,9 +68,13 @@ def _unique_names(histories: list[RunHistory]) -> list[RunHistory]:
 def relative_steps(history: RunHistory) -> RunHistory:
     """The same run with steps counted from its first record (step 0)."""
     frame = history.frame.copy()
-    if len(frame):
-        frame["step"] = frame["step"] - int(frame["step"].iloc[0])
-    return replace(history, frame=frame)
+    if not len(frame):
+        return replace(history, frame=frame)
+    first = int(frame["step"].iloc[0])
+    frame["step"] = frame["step"] - first
+    nan_steps = {metric: [step - first for step in steps]
+                 for metric, steps in history.nan_steps.items()}
+    return replace(history, frame=frame, nan_steps=nan_steps)
 
 
 def align(histories: list[RunHistory], by: str = ALIGN_STEP) -> list[RunHistory]:

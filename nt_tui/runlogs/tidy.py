@@ -32,6 +32,9 @@ class Canonical:
     notes: list[str] = field(default_factory=list)
     #: Unix time of the first record when wall_time was absolute (reuse it for later rows)
     time_origin: float | None = None
+    #: canonical metric name -> sorted steps where it was written as NaN (from the reader's
+    #: `nan_mask`; empty when the reader gave none)
+    nan_steps: dict[str, list[int]] = field(default_factory=dict)
 
 
 def _numeric(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
@@ -97,17 +100,40 @@ def count_nonfinite(frame: pd.DataFrame) -> int:
     return int(np.isinf(values).sum())
 
 
+def _nan_steps(frame: pd.DataFrame, nan_mask: pd.DataFrame | None,
+               renamed: dict[object, str], kept: set[object]) -> dict[str, list[int]]:
+    """Canonical metric -> sorted steps of the cells of `frame` (rows left after `_steps`)
+    written as NaN, from the raw table's mask (raw names, the raw table's index)."""
+    if nan_mask is None or not len(frame):
+        return {}
+    found: dict[str, list[int]] = {}
+    for column in nan_mask.columns:
+        name = renamed.get(column)
+        if column not in kept or name == STEP or name not in frame.columns:
+            continue
+        marked = nan_mask[column].reindex(frame.index, fill_value=False).to_numpy(dtype=bool)
+        if marked.any():
+            found[name] = [int(step) for step in np.unique(frame[STEP].to_numpy()[marked])]
+    return found
+
+
 def canonicalize(raw: pd.DataFrame, time_origin: float | None = None,
-                 explicit_nan: int = 0) -> Canonical:
+                 explicit_nan: int = 0, nan_mask: pd.DataFrame | None = None) -> Canonical:
     """Rename to canonical names, keep numeric columns, make `step` an integer.
 
     `explicit_nan` is the number of NaN values the reader saw written as such (a NaN cell
-    cannot be told from an empty one once in the frame).
+    cannot be told from an empty one once in the frame); `nan_mask` (`Batch.nan_mask`) says
+    which cells they were, and gives `Canonical.nan_steps`.
     """
     notes: list[str] = []
+    if nan_mask is not None and not raw.index.is_unique:  # line the mask up by position
+        raw, nan_mask = raw.reset_index(drop=True), nan_mask.reset_index(drop=True)
     mapping = canonical_columns([str(c) for c in raw.columns])
-    frame = raw.rename(columns={c: mapping.get(str(c), str(c)) for c in raw.columns})
-    frame = frame.loc[:, ~frame.columns.duplicated()]
+    renamed = {c: mapping.get(str(c), str(c)) for c in raw.columns}
+    frame = raw.rename(columns=renamed)
+    first = ~frame.columns.duplicated()
+    kept = {c for c, keep in zip(raw.columns, first) if keep}
+    frame = frame.loc[:, first]
     frame = _numeric(frame, notes)
     frame = _steps(frame, notes)
     origin = _wall_time(frame, time_origin)
@@ -118,7 +144,8 @@ def canonicalize(raw: pd.DataFrame, time_origin: float | None = None,
                 if canonical != STEP and canonical in frame.columns}
     ordered = [STEP] + [m for m in CANONICAL_METRICS if m in frame.columns]
     ordered += sorted(c for c in frame.columns if c not in ordered)
-    return Canonical(frame[ordered], original, notes, origin)
+    return Canonical(frame[ordered], original, notes, origin,
+                     _nan_steps(frame, nan_mask, renamed, kept))
 
 
 def resolve_steps(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
@@ -155,11 +182,26 @@ def resolve_steps(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
 
 def build_history(raw: pd.DataFrame, *, name: str, source: str, format: str,
                   notes: list[str] | None = None, events: list[dict] | None = None,
-                  config: dict | None = None, explicit_nan: int = 0) -> RunHistory:
-    """The `RunHistory` of one run from a reader's raw table."""
-    found = canonicalize(raw, explicit_nan=explicit_nan)
+                  config: dict | None = None, explicit_nan: int = 0,
+                  nan_mask: pd.DataFrame | None = None) -> RunHistory:
+    """The `RunHistory` of one run from a reader's raw table (and its `Batch.nan_mask`)."""
+    found = canonicalize(raw, explicit_nan=explicit_nan, nan_mask=nan_mask)
     all_notes = list(notes or []) + found.notes
     frame = resolve_steps(found.frame, all_notes)
     return RunHistory(name=name, source=source, format=format, frame=frame,
                       original_names=found.original_names, notes=all_notes,
-                      events=list(events or []), config=config)
+                      events=list(events or []), config=config,
+                      nan_steps=_still_nan(found.nan_steps, frame))
+
+
+def _still_nan(nan_steps: dict[str, list[int]], frame: pd.DataFrame) -> dict[str, list[int]]:
+    """The NaN steps still NaN in the resolved frame: a step whose rows were all dropped after
+    a resume, or whose NaN a later row at that step replaced with a value, is no longer one
+    (a stale NaN at a step the resumed run logged again without that metric stays)."""
+    kept = {}
+    steps_of = frame[STEP].to_numpy()
+    for metric, steps in nan_steps.items():
+        still = np.intersect1d(steps, steps_of[frame[metric].isna().to_numpy()])
+        if still.size:
+            kept[metric] = [int(step) for step in still]
+    return kept

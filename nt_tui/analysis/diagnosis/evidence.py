@@ -403,14 +403,18 @@ def _finite(values: np.ndarray) -> np.ndarray:
 
 
 def nonfinite_steps(history: "RunHistory", metric: str) -> list[int]:
-    """Steps where `metric` was logged as NaN or Inf (a NaN cell counts only in a row that
-    holds another training-side metric normally logged with it)."""
+    """Steps where `metric` was logged as NaN or Inf: the NaN values the reader saw written as
+    such (`RunHistory.nan_steps`; of a metric with a finite value: one never finite is no
+    curve that turned NaN), and, for a log read without that, a NaN cell in a row that holds
+    another training-side metric normally logged with it."""
     frame = history.frame
     if metric not in frame.columns:
         return []
     values = frame[metric].to_numpy(dtype=float)
     steps = frame["step"].to_numpy()
     found = set(steps[np.isinf(values)].tolist())
+    if np.isfinite(values).any():
+        found.update(history.nan_steps.get(metric, []))
     metrics = [c for c in frame.columns if c != "step"]
     empty_row = frame[metrics].isna().all(axis=1).to_numpy()
     if empty_row.any() and np.isfinite(values).sum() >= 3:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
 from nt_tui.runlogs.tail import Chunk, read_complete_lines
@@ -29,13 +30,41 @@ class Batch:
     raw: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: True when the log was re-read from its start: drop what earlier batches gave
     reset: bool = False
-    #: NaN values written as such in these rows
+    #: NaN values written as such in these rows (the count of `nan_mask` when there is one)
     explicit_nan: int = 0
     #: repairs made while reading these rows (skipped lines, summary rows ...)
     notes: list[str] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     #: bytes of a last line still without its newline
     pending: int = 0
+    #: the cells of `raw` written as NaN (a NaN value logged, not a metric left out): same
+    #: index as `raw`, a subset of its columns; None when the reader cannot tell them apart
+    nan_mask: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        if self.nan_mask is not None:
+            self.explicit_nan = int(self.nan_mask.to_numpy(dtype=bool).sum())
+
+
+def nan_mask(index: pd.Index, cells: dict[Any, list[int]]) -> pd.DataFrame:
+    """A `Batch.nan_mask` from the row positions (in `index`) written NaN, per column."""
+    columns = {}
+    for column, rows in cells.items():
+        marked = np.zeros(len(index), dtype=bool)
+        marked[rows] = True
+        columns[column] = marked
+    return pd.DataFrame(columns, index=index, dtype=bool)
+
+
+def records_nan_mask(records: Iterable[dict[str, Any]], index: pd.Index) -> pd.DataFrame:
+    """The `Batch.nan_mask` of a table made by `pd.DataFrame.from_records(records)`: a key
+    present with a float NaN value is marked, a missing key is not."""
+    cells: dict[str, list[int]] = {}
+    for row, record in enumerate(records):
+        for key, value in record.items():
+            if isinstance(value, float) and value != value:
+                cells.setdefault(key, []).append(row)
+    return nan_mask(index, cells)
 
 
 def read_yaml_mapping(path: Path) -> dict[str, Any] | None:

@@ -48,10 +48,12 @@ def header_names(header: str, sep: str) -> list[str]:
     return names
 
 
-def parse_rows(data: bytes, names: list[str], sep: str) -> tuple[pd.DataFrame, int]:
-    """Rows (no header) as a table; returns it and the number of cells that said NaN."""
+def parse_rows(data: bytes, names: list[str], sep: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows (no header) as a table; returns it and the mask of the cells that said NaN
+    (`Batch.nan_mask`)."""
     if not data.strip():
-        return pd.DataFrame(columns=names), 0
+        frame = pd.DataFrame(columns=names)
+        return frame, pd.DataFrame(index=frame.index, dtype=bool)
     options = dict(sep=sep, header=None, names=names, keep_default_na=False, na_values=[""],
                    engine="c", on_bad_lines="skip", skip_blank_lines=True,
                    encoding_errors="replace")
@@ -64,14 +66,16 @@ def parse_rows(data: bytes, names: list[str], sep: str) -> tuple[pd.DataFrame, i
             raise NtTuiError(f"cannot parse the rows as {'TSV' if sep == chr(9) else 'CSV'}: "
                              f"{' '.join(str(exc).split())}",
                              hint="check the file for broken quoting") from None
-    explicit_nan = 0
+    marked = {}
     for column in frame.columns:
         if frame[column].dtype.kind in "fiub":
             continue
         text = frame[column].astype(str).str.strip().str.lower()
-        explicit_nan += int(text.isin(NAN_TEXTS).sum())
+        said_nan = text.isin(NAN_TEXTS).to_numpy()
+        if said_nan.any():
+            marked[column] = said_nan
         frame[column] = pd.to_numeric(frame[column], errors="coerce")
-    return frame, explicit_nan
+    return frame, pd.DataFrame(marked, index=frame.index, dtype=bool)
 
 
 class DelimitedSource(LogSource):
@@ -114,8 +118,8 @@ class DelimitedSource(LogSource):
             data = data[cut:]
         if self._names is None:
             return Batch(reset=reset, pending=chunk.pending)
-        frame, explicit_nan = parse_rows(data, self._names, self._sep)
-        return Batch(frame, reset, explicit_nan, pending=chunk.pending)
+        frame, said_nan = parse_rows(data, self._names, self._sep)
+        return Batch(frame, reset, pending=chunk.pending, nan_mask=said_nan)
 
     def config(self) -> dict[str, Any] | None:
         hparams = self.path.parent / LIGHTNING_HPARAMS

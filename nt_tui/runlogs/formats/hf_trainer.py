@@ -20,7 +20,7 @@ from typing import Any
 import pandas as pd
 
 from nt_tui.errors import NtTuiError
-from nt_tui.runlogs.formats.base import Batch, LogSource
+from nt_tui.runlogs.formats.base import Batch, LogSource, records_nan_mask
 
 FORMAT = "hf_trainer_state"
 STATE_FILE = "trainer_state.json"
@@ -128,12 +128,11 @@ class HfStateSource(LogSource):
         new = entries[seen:] if continues else entries
         self._delivered = list(entries)
         rows, events = split_summary(new)
-        explicit_nan = sum(1 for row in rows for value in row.values()
-                           if isinstance(value, float) and value != value)
         notes = [f"kept {len(events)} end-of-training summary row(s) out of the curves"] \
             if events else []
-        return Batch(pd.DataFrame.from_records(rows), not continues and seen > 0,
-                     explicit_nan, notes, events)
+        raw = pd.DataFrame.from_records(rows)
+        return Batch(raw, not continues and seen > 0, notes=notes, events=events,
+                     nan_mask=records_nan_mask(rows, raw.index))
 
     def config(self) -> dict[str, Any] | None:
         if not self._state:

@@ -18,7 +18,8 @@ def read_jsonl_batch(tail: FileTail) -> Batch:
     table = parse_jsonl(chunk.data)
     notes = [f"skipped {table.skipped} line(s) that are not JSON objects"] if table.skipped \
         else []
-    return Batch(table.frame, reset, table.explicit_nan, notes, pending=chunk.pending)
+    return Batch(table.frame, reset, notes=notes, pending=chunk.pending,
+                 nan_mask=table.nan_mask)
 
 
 class JsonlSource(LogSource):

@@ -117,19 +117,24 @@ class _EventFile:
 
 
 def scalars_table(steps: list[int], tags: list[str], values: list[float],
-                  times: list[float]) -> pd.DataFrame:
-    """One row per step, one column per tag, plus the event wall time."""
+                  times: list[float]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per step, one column per tag, plus the event wall time; and its NaN mask (a
+    NaN scalar is an event that was written: a tag with events at a step but no number)."""
     if not steps:
-        return pd.DataFrame()
+        return pd.DataFrame(), pd.DataFrame(dtype=bool)
     long = pd.DataFrame({"step": steps, "tag": tags, "value": values})
-    wide = long.groupby(["step", "tag"], sort=False)["value"].last().unstack("tag")
+    grouped = long.groupby(["step", "tag"], sort=False)["value"]
+    wide = grouped.last().unstack("tag")
+    said_nan = (grouped.size().unstack("tag").reindex_like(wide).notna() & wide.isna())
     # a tag named like the step or time column keeps its value under another name
     wide.columns = [f"{c} (tag)" if str(c) in RESERVED_COLUMNS else str(c)
                     for c in wide.columns]
+    said_nan.columns = wide.columns
+    said_nan = said_nan.loc[:, said_nan.any()].reset_index(drop=True)
     wall = pd.Series(times).groupby(pd.Series(steps)).max()
     wide["wall_time"] = wall.reindex(wide.index).to_numpy()
     wide.index.name = "step"
-    return wide.reset_index()
+    return wide.reset_index(), said_nan
 
 
 class TensorBoardSource(LogSource):
@@ -158,12 +163,12 @@ class TensorBoardSource(LogSource):
                 self._files[path] = _EventFile(path)
         if reset:
             self._files = {path: _EventFile(path) for path in paths}
-        tables, notes = [], []
+        tables, masks, notes = [], [], []
         for path in sorted(self._files):
             event_file = self._files[path]
             event_file.size = os.stat(path).st_size
             skipped = event_file.skipped
-            table = scalars_table(*event_file.new_scalars())
+            table, said_nan = scalars_table(*event_file.new_scalars())
             if event_file.skipped > skipped:
                 notes.append(f"{path.name}: skipped {event_file.skipped - skipped} record(s) "
                              "that are not readable events or scalars")
@@ -175,8 +180,11 @@ class TensorBoardSource(LogSource):
                                       "of the run can be read on their own")
             if len(table):
                 tables.append(table)
+                masks.append(said_nan)
         raw = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-        return Batch(raw, reset, notes=notes)
+        mask = pd.concat(masks, ignore_index=True).eq(True) if masks \
+            else pd.DataFrame(index=raw.index, dtype=bool)
+        return Batch(raw, reset, notes=notes, nan_mask=mask)
 
     def config(self) -> dict[str, Any] | None:
         return None

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nt_tui.runlogs.formats.base import Batch, FileTail, LogSource
+from nt_tui.runlogs.formats.base import Batch, FileTail, LogSource, records_nan_mask
 from nt_tui.runlogs.names import canonical_of
 
 FORMAT = "text_log"
@@ -80,13 +80,12 @@ def parse_line(line: str) -> dict[str, float] | None:
     return _key_values(line)
 
 
-def parse_text(data: bytes) -> tuple[pd.DataFrame, int]:
-    """Records of complete text lines, and the number of NaN values among them."""
+def parse_text(data: bytes) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Records of complete text lines, and the mask of the values written as NaN."""
     records = [record for line in data.decode("utf-8", "replace").splitlines()
                if (record := parse_line(line))]
     frame = pd.DataFrame.from_records(records)
-    explicit_nan = sum(1 for record in records for value in record.values() if value != value)
-    return frame, explicit_nan
+    return frame, records_nan_mask(records, frame.index)
 
 
 def looks_like_text_log(path: Path) -> bool:
@@ -115,5 +114,5 @@ class TextLogSource(LogSource):
         chunk, reset = self._tail.read()
         if not chunk.data:
             return Batch(reset=reset, pending=chunk.pending)
-        frame, explicit_nan = parse_text(chunk.data)
-        return Batch(frame, reset, explicit_nan, pending=chunk.pending)
+        frame, said_nan = parse_text(chunk.data)
+        return Batch(frame, reset, pending=chunk.pending, nan_mask=said_nan)

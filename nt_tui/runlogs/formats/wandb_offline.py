@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from nt_tui.errors import NtTuiError
-from nt_tui.runlogs.formats.base import Batch, LogSource
+from nt_tui.runlogs.formats.base import Batch, LogSource, records_nan_mask
 
 FORMAT = "wandb_offline"
 SUFFIX = ".wandb"
@@ -154,7 +154,8 @@ class WandbSource(LogSource):
                 for item in record.config.update:
                     self._config[_item_key(item)] = _json_or_none(item.value_json)
         notes = [f"skipped {skipped} record(s) that are not W&B records"] if skipped else []
-        return Batch(pd.DataFrame.from_records(rows), reset, notes=notes)
+        raw = pd.DataFrame.from_records(rows)
+        return Batch(raw, reset, notes=notes, nan_mask=records_nan_mask(rows, raw.index))
 
     def config(self) -> dict[str, Any] | None:
         return dict(self._config) or None
