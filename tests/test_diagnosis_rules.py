@@ -342,6 +342,23 @@ def test_a_slow_straight_fall_adds_to_barely_learned_for_lr_too_low():
     assert "barely moved" in text and "falls almost linearly" in text
 
 
+def test_a_straight_fall_at_an_lr_held_constant_is_too_small_a_step_not_under_a_decay():
+    """A plain loop's log (no grad norm, no vocabulary): the loss fell 22% along a nearly
+    straight line, a third of it in the first quarter. At an LR logged constant to the end
+    only the step size sets that pace; under a cosine decay the same late fall can be the
+    annealing drop, so the shape stays a hint there."""
+    steps = np.arange(5, 405, 5)
+    loss = 4.34 - 0.96 * (steps / 400) ** 0.8 + np.random.default_rng(3).normal(0, 0.01, 80)
+    val = np.full(80, np.nan)
+    val[19::20] = loss[19::20] + 0.02
+    held = diagnose(history(train_loss=loss, val_loss=val, lr=np.full(80, 2e-4), step=steps))
+    assert top(held) == "lr_too_low"
+    assert "falls almost linearly" in " ".join(held.top.evidence)
+    decayed = diagnose(history(train_loss=loss, val_loss=val, step=steps,
+                               lr=2e-4 * (1 + np.cos(np.pi * steps / 400)) / 2))
+    assert top(decayed) == "healthy"
+
+
 def test_loss_that_follows_the_position_in_the_epoch_is_unshuffled_data_in_coarse_logs():
     """HF-style means every 10 steps, ~9 points per 87-step epoch (too few for the
     autocorrelation): a loss that rises in the last quarter of every pass (the same stretch of

@@ -613,14 +613,20 @@ def rule_lr_too_low(ev: Evidence) -> Finding:
                           "a capacity limit or too large a step")
     if not _flat(ev) and loss.from_start and loss.early_share is not None and \
             loss.tail_share is not None and loss.rise_after_min_rel < th.DIVERGENCE_REL:
-        # a slowed-down curve is nearly linear: no fast start, no late acceleration
-        steady = ramp(loss.early_share, th.CONVEX_SHARE, 0.25) * ramp(
-            loss.tail_share, 0.6, 0.45) * ramp(loss.tail_share, 0.15, 0.3)
+        # a slowed-down curve is nearly linear: no fast start, no late acceleration (an LR
+        # decaying at the end speeds the loss up: the annealing drop); at an LR logged
+        # constant to the end nothing but the step size sets the pace, so a curve still
+        # speeding up then is one that never got going
+        constant = _constant_lr(ev)
+        late = 1.0 if constant else ramp(loss.tail_share, 0.6, 0.45)
+        steady = ramp(loss.early_share, th.CONVEX_SHARE, 0.25) * late * ramp(
+            loss.tail_share, 0.15, 0.3)
         if steady > 0:
             # the shape alone, with no LR value in the log or config, is a hint that stays
             # below what outranks "healthy" (a curve can be near-linear for other reasons);
             # beside "barely learned" it is a second, independent sign (the two combine)
-            shape = (0.7 if ev.peak_lr else 0.5) * steady * (0.5 if lr_not_small else 1.0)
+            shape = (th.LINEAR_AT_CONSTANT_LR_STRENGTH if constant else 0.7 if ev.peak_lr
+                     else 0.5) * steady * (0.5 if lr_not_small else 1.0)
             finding.add(1 - (1 - finding.strength) * (1 - shape),
                         f"the loss falls almost linearly: {pct(loss.early_share)} of its "
                         f"decrease came in the first quarter of the run (healthy curves: over "
@@ -668,6 +674,11 @@ def rule_lr_too_low(ev: Evidence) -> Finding:
     if finding.strength:
         _lr_value_evidence(ev, finding, low=True)
     return finding
+
+
+def _constant_lr(ev: Evidence) -> bool:
+    """The LR is logged and held at its peak to the end (no decay to speed the loss up)."""
+    return ev.lr is not None and ev.lr.final_share >= th.LR_HELD_SHARE
 
 
 def _plain_sgd(ev: Evidence) -> bool:

@@ -133,6 +133,12 @@ TAIL_SHARE = 0.4
 CONVEX_SHARE = 0.5
 #: A relative change of the smoothed loss below this over the tail is a plateau.
 PLATEAU_REL = 0.02
+#: An LR that ends at this share of its peak or more was held (no decay at the end).
+LR_HELD_SHARE = 0.9
+#: A from-scratch loss that falls near-linearly (or speeds up) at an LR logged constant to the
+#: end: the step size is the only thing setting the pace, a sign that outranks a fall that
+#: merely looks healthy.
+LINEAR_AT_CONSTANT_LR_STRENGTH = 0.9
 #: A total relative decrease below this is "flat from the start".
 FLAT_REL = 0.02
 #: The plateau band is at least this many standard errors of the smoothed curve wide (3
