@@ -359,6 +359,25 @@ def test_a_straight_fall_at_an_lr_held_constant_is_too_small_a_step_not_under_a_
     assert top(decayed) == "healthy"
 
 
+def test_learned_little_then_stopped_with_validation_on_train_is_a_model_at_its_capacity():
+    """A 10-class classifier through a 2-wide bottleneck: the loss drops from ln 10 to 2.05
+    (8%) in the first steps and stays there, single batches scattering 4%; validation is flat
+    from step 100, on train. That is the model's capacity; a fine-tune settles the same way
+    but, having learned before, keeps validation above train."""
+    steps = np.arange(2, 602, 2)
+    trend = 2.05 + 0.25 * np.exp(-steps / 40)
+    loss = trend * (1 + np.random.default_rng(5).normal(0, 0.04, len(steps)))
+    lr = np.full(len(steps), 1e-2)
+    capacity = diagnose(history(train_loss=loss, val_loss=val_points(trend * 1.005, every=25),
+                                lr=lr, step=steps))
+    assert top(capacity) == "underfitting"
+    assert "validation has stayed within 2.0% of 2.06 since step 100" in \
+        " ".join(capacity.top.evidence)
+    settled = diagnose(history(train_loss=loss, val_loss=val_points(trend * 1.07, every=25),
+                               lr=lr, step=steps))
+    assert top(settled) == "healthy"
+
+
 def test_loss_that_follows_the_position_in_the_epoch_is_unshuffled_data_in_coarse_logs():
     """HF-style means every 10 steps, ~9 points per 87-step epoch (too few for the
     autocorrelation): a loss that rises in the last quarter of every pass (the same stretch of

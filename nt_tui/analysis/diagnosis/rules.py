@@ -1003,11 +1003,16 @@ def rule_underfitting(ev: Evidence) -> Finding:
     loss, val = ev.loss, ev.val
     if loss is None or ev.nonfinite is not None or _flat(ev) or loss.metric != "train_loss":
         return finding
-    if _diverging(ev) > 0.3 or (loss.from_start and loss.decrease_rel < th.BARELY_LEARNED_REL):
+    if _diverging(ev) > 0.3:
         return finding
     plateau_share = 1 - loss.share_of_run(loss.plateau_from)
-    strength = ramp(plateau_share, 0.3, 0.6) * ramp(loss.tail_change_rel, th.UNDERFIT_TAIL_REL,
-                                                    th.UNDERFIT_TAIL_REL / 3)
+    settled = loss.from_start and loss.decrease_rel < th.BARELY_LEARNED_REL
+    if settled:
+        # learned little: a capacity limit only if validation stopped with it, on train
+        strength = _settled_on_train(ev)
+    else:
+        strength = ramp(plateau_share, 0.3, 0.6) * ramp(
+            loss.tail_change_rel, th.UNDERFIT_TAIL_REL, th.UNDERFIT_TAIL_REL / 3)
     # a capacity limit is approached smoothly and gradually
     # (an immediate stall counts against it only with a sign of a too-large step: noise or an
     # LR far above the size table; a tiny model also reaches its ceiling at once)
@@ -1027,6 +1032,10 @@ def rule_underfitting(ev: Evidence) -> Finding:
     sentence = (f"train loss has been flat at ~{num(loss.final)} since step "
                 f"{step(loss.plateau_from)} ({pct(plateau_share)} of the run; "
                 f"{pct(loss.tail_change_rel)} change over the last {pct(th.TAIL_SHARE)})")
+    if settled:
+        sentence = (f"the loss learned only {pct(loss.decrease_rel)} and stopped: validation "
+                    f"has stayed within {pct(th.PLATEAU_REL)} of {num(val.final)} since step "
+                    f"{step(val.plateau_from)}, on the train loss")
     if val is not None and val.gap_final_rel is not None:
         if abs(val.gap_final_rel) <= th.UNDERFIT_GAP_REL and val.rise_rel < th.OVERFIT_RISE_REL:
             finding.add(0.85 * strength, sentence)
@@ -1060,6 +1069,18 @@ def rule_underfitting(ev: Evidence) -> Finding:
                      f"guess ln({ev.context.vocab_size}) = {num(uniform)}")
     _scale_to_shape(ev, finding)
     return finding
+
+
+def _settled_on_train(ev: Evidence) -> float:
+    """Validation flat for most of the run (UNDERFIT_VAL_FLAT_SHARE) while it sits on train
+    (the gap over the last third of the evaluations at most UNDERFIT_SETTLED_GAP_REL): both curves stopped together, as a model at
+    its capacity does; a settled fine-tune keeps validation above train."""
+    val, loss = ev.val, ev.loss
+    if val is None or val.plateau_from is None or val.gap_late_rel is None or loss is None:
+        return 0.0
+    flat_share = 1 - min(1.0, max(0.0, loss.share_of_run(val.plateau_from)))
+    return ramp(flat_share, *th.UNDERFIT_VAL_FLAT_SHARE) * ramp(
+        val.gap_late_rel, 2 * th.UNDERFIT_SETTLED_GAP_REL, th.UNDERFIT_SETTLED_GAP_REL)
 
 
 def _scale_to_shape(ev: Evidence, finding: Finding) -> None:

@@ -281,6 +281,16 @@ LEAKAGE_LONG_FALL_WEIGHT = 0.8
 #: step 6 times in 64); one point in ten leaves it 30.
 SHAPE_POINTS = (6, 16)
 UNDERFIT_GAP_REL = 0.05
+#: A run that learned under BARELY_LEARNED_REL, fast, and then stopped is a model at its
+#: capacity only when validation stopped with it (flat, within PLATEAU_REL of its final value,
+#: for UNDERFIT_VAL_FLAT_SHARE of the run) and sits on train: a fine-tune settles the same
+#: way, but it learned before, so its validation sits above train (2-14% in the labelled
+#: fine-tunes; within UNDERFIT_SETTLED_GAP_REL, falling to none at twice it). Found on 10-class
+#: classifiers with a 2-wide bottleneck (bench/diagnosis_foreign.py): 10-13% learned, then flat.
+UNDERFIT_VAL_FLAT_SHARE = (0.4, 0.6)
+UNDERFIT_SETTLED_GAP_REL = 0.01
+#: Evaluations needed to say where validation stopped moving.
+VAL_PLATEAU_MIN_EVALS = 5
 #: ... and the train loss changing less than this over the tail of the run.
 UNDERFIT_TAIL_REL = 0.03
 #: "Plateau early": a model at its capacity limit has done nearly all of its decrease in the
