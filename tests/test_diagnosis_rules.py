@@ -378,6 +378,26 @@ def test_learned_little_then_stopped_with_validation_on_train_is_a_model_at_its_
     assert top(settled) == "healthy"
 
 
+def test_a_sawtooth_through_each_pass_of_a_memorising_model_is_not_the_data_order():
+    """The loss climbs 8% through every pass and drops at the next. With validation on train
+    that is the data's order; with validation 45% above train the model memorises its data,
+    and the batches it saw last are the easiest (reshuffled passes give this sawtooth too)."""
+    steps = np.arange(5, 605, 5)
+    epoch = steps / 60
+    trend = 1.0 + 1.3 * np.exp(-steps / 120)
+    loss = trend * (1 + 0.08 * (epoch % 1.0)) * (
+        1 + np.random.default_rng(7).normal(0, 0.01, len(steps)))
+    answers = {}
+    for gap in (0.05, 0.45):
+        answers[gap] = diagnose(history(train_loss=loss, val_loss=val_points(
+            trend * (1 + gap), every=20), epoch=epoch, lr=np.full(len(steps), 0.05),
+            step=steps))
+    assert top(answers[0.05]) == "data_not_shuffled"
+    assert top(answers[0.45]) == "healthy"
+    assert "memorises its data" in " ".join(
+        h.evidence[-1] for h in answers[0.45].hypotheses if h.cause == "data_not_shuffled")
+
+
 def test_loss_that_follows_the_position_in_the_epoch_is_unshuffled_data_in_coarse_logs():
     """HF-style means every 10 steps, ~9 points per 87-step epoch (too few for the
     autocorrelation): a loss that rises in the last quarter of every pass (the same stretch of

@@ -1124,6 +1124,14 @@ def rule_data_not_shuffled(ev: Evidence) -> Finding:
                     f"over the periods tried; shuffled batches stay under "
                     f"{num(th.FOLD_F[0])}), highest in the stretch from "
                     f"{pct(phase.worst_phase)} of each cycle")
+    val = ev.val
+    memorised = ramp(val.gap_late_rel, *th.MEMORISED_GAP_REL) \
+        if val is not None and val.gap_late_rel is not None else 0.0
+    if finding.strength and memorised:
+        finding.scale(1 - 0.8 * memorised,
+                      f"but validation sits {pct(val.gap_late_rel)} above train: a model that "
+                      "memorises its data finds the batches it saw last easier, so the loss "
+                      "climbs through each reshuffled pass and drops at the next")
     spaced = _spike_period(ev)
     if spaced is not None:
         spikes = _late_spikes(ev)

@@ -281,6 +281,13 @@ LEAKAGE_LONG_FALL_WEIGHT = 0.8
 #: step 6 times in 64); one point in ten leaves it 30.
 SHAPE_POINTS = (6, 16)
 UNDERFIT_GAP_REL = 0.05
+#: Validation this far above train (ramp) means the model memorises its training data; its
+#: loss then climbs through every reshuffled pass (the batches seen last are the easiest) and
+#: drops at the next, a pattern in the epoch's phase that is not the data's order. Over the
+#: last third of their evaluations the labelled unshuffled runs sit at most 18% apart; a
+#: plain-loop MLP memorising 4000 samples with momentum SGD sat 37% apart with that sawtooth
+#: (bench/diagnosis_foreign.py).
+MEMORISED_GAP_REL = (0.25, 0.4)
 #: A run that learned under BARELY_LEARNED_REL, fast, and then stopped is a model at its
 #: capacity only when validation stopped with it (flat, within PLATEAU_REL of its final value,
 #: for UNDERFIT_VAL_FLAT_SHARE of the run) and sits on train: a fine-tune settles the same
