@@ -1073,8 +1073,9 @@ def rule_underfitting(ev: Evidence) -> Finding:
 
 def _settled_on_train(ev: Evidence) -> float:
     """Validation flat for most of the run (UNDERFIT_VAL_FLAT_SHARE) while it sits on train
-    (the gap over the last third of the evaluations at most UNDERFIT_SETTLED_GAP_REL): both curves stopped together, as a model at
-    its capacity does; a settled fine-tune keeps validation above train."""
+    (the gap over the last third of the evaluations at most UNDERFIT_SETTLED_GAP_REL): both
+    curves stopped together, as a model at its capacity does; a settled fine-tune keeps
+    validation above train."""
     val, loss = ev.val, ev.loss
     if val is None or val.plateau_from is None or val.gap_late_rel is None or loss is None:
         return 0.0
