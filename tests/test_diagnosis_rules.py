@@ -398,6 +398,35 @@ def test_a_sawtooth_through_each_pass_of_a_memorising_model_is_not_the_data_orde
         h.evidence[-1] for h in answers[0.45].hypotheses if h.cause == "data_not_shuffled")
 
 
+#: Train loss of a real Lightning run (plain SGD at LR 6 on a tiny Transformer, one point in
+#: five steps from step 4; bench/diagnosis_foreign.py, seed 6), rounded: the first point is
+#: already after four huge steps, and the loss swings ~25% between points to the end.
+UNSTABLE_SGD_LOSS = [
+    16.0, 9.2, 9.5, 19.0, 8.1, 9.3, 7.0, 6.8, 7.5, 5.3, 4.8, 6.7, 7.9, 16.1, 25.3, 5.3, 6.9,
+    6.3, 8.3, 9.5, 11.0, 12.8, 7.7, 6.5, 10.8, 6.9, 8.5, 8.1, 9.9, 11.8, 9.4, 9.4, 17.3, 10.5,
+    7.5, 11.9, 8.9, 8.1, 10.7, 9.0, 6.5, 9.4, 7.6, 12.1, 12.1, 6.0, 11.4, 8.3, 5.0, 6.9, 10.9,
+    6.6, 7.8, 12.5, 6.1, 8.7, 8.4, 9.0, 8.5, 11.4, 10.3, 7.2, 10.1, 10.2, 11.6, 9.3, 8.0, 12.0,
+    18.4, 6.5, 11.3, 16.3, 13.7, 9.1, 8.4, 6.7, 7.7, 9.4, 11.4, 7.6]
+
+
+def test_a_high_first_point_of_a_loss_that_never_settles_is_not_bad_initialization(tmp_path):
+    """A bad start is undone by training and the run is ordinary after it; a loss that keeps
+    swinging 25% between points is unstable throughout, and its high first point (above any
+    vocabulary's ln) is the same instability, logged after four steps at a huge LR."""
+    from nt_tui.analysis.diagnosis.core import diagnose_path
+
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,step,lr-SGD,train_loss\n" + "".join(
+        f"0,{4 + 5 * i},6.0,{value}\n" for i, value in enumerate(UNSTABLE_SGD_LOSS)))
+    result = diagnose_path(path)
+    assert top(result) == "lr_too_high"
+    assert result.strengths["bad_initialization"] < result.strengths["lr_too_high"]
+    steps = 4 + 5 * np.arange(80)
+    undone = 2.5 + 13.5 * np.exp(-steps / 30) + np.random.default_rng(11).normal(0, 0.03, 80)
+    assert top(diagnose(history(train_loss=undone, lr=np.full(80, 6.0), step=steps))) == \
+        "bad_initialization"
+
+
 def test_loss_that_follows_the_position_in_the_epoch_is_unshuffled_data_in_coarse_logs():
     """HF-style means every 10 steps, ~9 points per 87-step epoch (too few for the
     autocorrelation): a loss that rises in the last quarter of every pass (the same stretch of

@@ -1273,6 +1273,13 @@ def rule_bad_initialization(ev: Evidence) -> Finding:
         finding.scale(1 - 0.8 * diverging,
                       f"but the loss climbed back {pct(loss.rise_after_min_rel)} above its "
                       "lowest value: a blow-up under way, not a start being undone")
+    unstable = ramp(loss.noise_rel, *th.INIT_UNSTABLE_NOISE_REL)
+    if finding.strength and unstable:
+        # a bad start is undone by training, and the run is ordinary after it
+        finding.scale(1 - 0.8 * unstable,
+                      f"but the loss keeps swinging {pct(loss.noise_rel)} between logged points "
+                      "in the second half: an unstable run, whose high first point is more "
+                      "likely the same instability (too large a step before the first log)")
     return finding
 
 
