@@ -425,6 +425,12 @@ def test_a_high_first_point_of_a_loss_that_never_settles_is_not_bad_initializati
     undone = 2.5 + 13.5 * np.exp(-steps / 30) + np.random.default_rng(11).normal(0, 0.03, 80)
     assert top(diagnose(history(train_loss=undone, lr=np.full(80, 6.0), step=steps))) == \
         "bad_initialization"
+    # weights scaled 15x: still being undone at the end (far above any ln(vocab)), the huge
+    # logits swinging with it
+    scaled = (60 + 400 * np.exp(-steps / 60)) * np.exp(
+        np.random.default_rng(12).normal(0, 0.22, 80))
+    assert top(diagnose(history(train_loss=scaled, lr=np.full(80, 3e-3), step=steps))) == \
+        "bad_initialization"
 
 
 def test_loss_that_follows_the_position_in_the_epoch_is_unshuffled_data_in_coarse_logs():

@@ -1273,7 +1273,9 @@ def rule_bad_initialization(ev: Evidence) -> Finding:
         finding.scale(1 - 0.8 * diverging,
                       f"but the loss climbed back {pct(loss.rise_after_min_rel)} above its "
                       "lowest value: a blow-up under way, not a start being undone")
-    unstable = ramp(loss.noise_rel, *th.INIT_UNSTABLE_NOISE_REL)
+    # (a start still not undone, the loss above a uniform guess at the end, swings with it)
+    undone = loss.final < (uniform or th.ANY_VOCAB_MAX_LOSS)
+    unstable = ramp(loss.noise_rel, *th.INIT_UNSTABLE_NOISE_REL) if undone else 0.0
     if finding.strength and unstable:
         # a bad start is undone by training, and the run is ordinary after it
         finding.scale(1 - 0.8 * unstable,

@@ -165,9 +165,11 @@ INIT_EXCESS_NATS = 1.0
 #: value: it doubled, then tripled) after a high start is a blow-up under way, not a badly
 #: scaled start being undone (a bad start's loss wanders a few percent around its floor).
 INIT_BLOWUP_RISE_REL = (0.5, 2.0)
-#: A loss whose second half swings this much between logged points (relative noise, ramp) is
-#: unstable throughout, not recovering from a bad start: the labelled scaled-init runs settle
-#: to at most 15% (99th percentile 13%), runs at a huge LR swing 13-106%.
+#: A loss whose second half swings this much between logged points (relative noise, ramp),
+#: once below a uniform guess, is unstable throughout, not recovering from a bad start: the
+#: labelled scaled-init runs settle to at most 15% (99th percentile 13%), runs at a huge LR
+#: swing 13-106%. (Above a uniform guess at the end the start is still being undone, and
+#: huge logits swing too: a classifier with weights x15 still at 65 nats swung 18%.)
 INIT_UNSTABLE_NOISE_REL = (0.15, 0.3)
 #: ln(440k): no common vocabulary gives a uniform-guess loss above this many nats, so a
 #: cross-entropy start above it is bad initialisation whatever the vocabulary.
