@@ -433,6 +433,25 @@ def test_a_high_first_point_of_a_loss_that_never_settles_is_not_bad_initializati
         "bad_initialization"
 
 
+def test_sparse_single_batch_losses_above_their_lowest_point_are_noise_when_val_is_at_best():
+    """Lightning's default logs one single-batch loss in 50 steps: 30 points scattering 15%,
+    whose lowest lies ~30% under the final level. Validation ending at its best says the run
+    is not diverging; the same climb with validation going up with it is a step too large."""
+    steps = np.arange(49, 1500, 50)
+    level = 1.5 + 0.6 * np.exp(-steps / 300)
+    loss = level * np.exp(np.random.default_rng(7).normal(0, 0.15, len(steps)))
+    val = np.full(len(steps), np.nan)
+    val[2::3] = (1.45 + 0.5 * np.exp(-steps / 300))[2::3]
+    lr = np.full(len(steps), 0.05)
+    noise = diagnose(history(train_loss=loss, val_loss=val, lr=lr, step=steps))
+    assert noise.evidence.loss.rise_after_min_rel > 0.25
+    assert top(noise) == "healthy"
+    climb = np.where(steps > 1000, 1 + (steps - 1000) / 2000, 1.0)
+    diverging = diagnose(history(train_loss=loss * climb, val_loss=val * climb, lr=lr,
+                                 step=steps))
+    assert top(diverging) == "lr_too_high"
+
+
 def test_loss_that_follows_the_position_in_the_epoch_is_unshuffled_data_in_coarse_logs():
     """HF-style means every 10 steps, ~9 points per 87-step epoch (too few for the
     autocorrelation): a loss that rises in the last quarter of every pass (the same stretch of

@@ -189,6 +189,19 @@ def _diverging(ev: Evidence) -> float:
     return ramp(loss.rise_after_min_rel, th.DIVERGENCE_REL * 0.5, th.DIVERGENCE_REL * 3)
 
 
+def _val_held_best(ev: Evidence) -> float:
+    """How surely a climb of the train loss above its minimum (up to NOISE_CLIMB_MAX_REL)
+    is the noise of sparse single-batch losses, not a step too large: over
+    VAL_PLATEAU_MIN_EVALS evaluations or more, validation ends at its best (within
+    OVERFIT_RISE_REL / 3, none at OVERFIT_RISE_REL). A run that diverges takes validation
+    up with it; the lowest of many noisy train points is no level to climb back from."""
+    loss, val = ev.loss, ev.val
+    if loss is None or val is None or val.points < th.VAL_PLATEAU_MIN_EVALS or \
+            loss.rise_after_min_rel > th.NOISE_CLIMB_MAX_REL:
+        return 0.0
+    return ramp(val.rise_rel, th.OVERFIT_RISE_REL, th.OVERFIT_RISE_REL / 3)
+
+
 def _flat(ev: Evidence) -> bool:
     loss = ev.loss
     return loss is not None and loss.from_start and loss.decrease_rel < th.FLAT_REL \
@@ -783,6 +796,12 @@ def rule_lr_too_high(ev: Evidence) -> Finding:
         finding.add(0.85 * diverging, f"the loss climbed back {pct(loss.rise_after_min_rel)} "
                                       f"above its minimum {num(loss.minimum)} (step "
                                       f"{step(loss.minimum_step)})")
+        held = _val_held_best(ev)
+        if held:
+            finding.scale(1 - 0.8 * held, f"but validation ends within "
+                                          f"{pct(ev.val.rise_rel)} of its best: a run that "
+                                          "diverges takes validation up with it, so the climb is "
+                                          "the noise of the train points")
     late = _late_spikes(ev)
     if _unsettled_spikes(ev):
         finding.add(0.4 + 0.4 * ramp(_spike_share(ev, len(late)), th.ISOLATED_SPIKE_MAX_SHARE,
