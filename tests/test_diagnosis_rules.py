@@ -452,6 +452,24 @@ def test_sparse_single_batch_losses_above_their_lowest_point_are_noise_when_val_
     assert top(diverging) == "lr_too_high"
 
 
+def test_validation_shows_the_flat_tail_that_scattered_train_losses_hide():
+    """Single-batch train losses scattering 5% wander 4.7% over the last 40% of a run whose
+    level is flat; validation, averaged over many batches, is flat there: both stopped early
+    at a high value, a capacity limit. With validation still falling 6% there, it is not."""
+    steps = np.arange(10, 610, 10)
+    trend = 1.95 + 0.35 * np.exp(-steps / 50)
+    loss = trend * np.exp(np.random.default_rng(1).normal(0, 0.05, len(steps)))
+    lr = np.full(len(steps), 1e-2)
+    flat = diagnose(history(train_loss=loss, val_loss=val_points(trend * 1.005, every=5),
+                            lr=lr, step=steps))
+    assert flat.evidence.loss.tail_change_rel > 0.04
+    assert abs(flat.evidence.val.tail_change_rel) < 0.01
+    assert top(flat) == "underfitting"
+    falling = val_points(trend * 1.005 * np.linspace(1.06, 0.98, len(steps)), every=5)
+    still = diagnose(history(train_loss=loss, val_loss=falling, lr=lr, step=steps))
+    assert top(still) != "underfitting"
+
+
 def test_loss_that_follows_the_position_in_the_epoch_is_unshuffled_data_in_coarse_logs():
     """HF-style means every 10 steps, ~9 points per 87-step epoch (too few for the
     autocorrelation): a loss that rises in the last quarter of every pass (the same stretch of

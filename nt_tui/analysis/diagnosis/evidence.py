@@ -200,6 +200,9 @@ class ValEvidence:
     #: first evaluation from which validation stays within PLATEAU_REL of its final value
     #: (None: fewer than VAL_PLATEAU_MIN_EVALS evaluations)
     plateau_from: int | None = None
+    #: relative fall of validation over the last TAIL_SHARE of the train loss's span (None:
+    #: fewer than VAL_PLATEAU_MIN_EVALS evaluations, or no train curve)
+    tail_change_rel: float | None = None
 
 
 @dataclass
@@ -704,10 +707,14 @@ def _val_evidence(history: "RunHistory", loss: LossEvidence | None) -> ValEviden
             at_best = float(np.interp(steps[best_index], t_steps, smooth))
             if at_best > 0:
                 train_fall = (at_best - float(smooth[-1])) / at_best
-    plateau_from = None
+    plateau_from = tail_change = None
     if len(values) >= th.VAL_PLATEAU_MIN_EVALS:
         outside = np.nonzero(np.abs(values - values[-1]) > th.PLATEAU_REL * abs(values[-1]))[0]
         plateau_from = int(steps[outside[-1] + 1]) if outside.size else int(steps[0])
+        if loss is not None:
+            start = float(np.interp(loss.first_step + (1 - th.TAIL_SHARE) * loss.span, steps,
+                                    values))
+            tail_change = (start - float(values[-1])) / abs(start) if start else None
     return ValEvidence(
         points=len(values), first=float(values[0]), best=best, best_step=int(steps[best_index]),
         final=float(values[-1]), final_step=int(steps[-1]), rise_rel=float(values[-1] / best - 1)
@@ -715,7 +722,8 @@ def _val_evidence(history: "RunHistory", loss: LossEvidence | None) -> ValEviden
         evals_before_best=best_index,
         train_fall_after_best_rel=train_fall,
         gap_final_rel=gap_final, gap_onset=gap_onset, share_at_or_below_train=at_or_below,
-        ratio_median=ratio_median, gap_late_rel=gap_late, plateau_from=plateau_from)
+        ratio_median=ratio_median, gap_late_rel=gap_late, plateau_from=plateau_from,
+        tail_change_rel=tail_change)
 
 
 def _mean_of(history: "RunHistory", names: tuple[str, ...], start_share: float = 0.0

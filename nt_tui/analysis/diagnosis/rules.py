@@ -1030,8 +1030,12 @@ def rule_underfitting(ev: Evidence) -> Finding:
         # learned little: a capacity limit only if validation stopped with it, on train
         strength = _settled_on_train(ev)
     else:
+        # (validation, averaged over many batches, shows a flat tail that the scatter of
+        # single-batch train losses can hide)
+        tail = loss.tail_change_rel if val is None or val.tail_change_rel is None else min(
+            loss.tail_change_rel, val.tail_change_rel)
         strength = ramp(plateau_share, 0.3, 0.6) * ramp(
-            loss.tail_change_rel, th.UNDERFIT_TAIL_REL, th.UNDERFIT_TAIL_REL / 3)
+            tail, th.UNDERFIT_TAIL_REL, th.UNDERFIT_TAIL_REL / 3)
     # a capacity limit is approached smoothly and gradually
     # (an immediate stall counts against it only with a sign of a too-large step: noise or an
     # LR far above the size table; a tiny model also reaches its ceiling at once)
