@@ -284,21 +284,17 @@ LEAKAGE_LONG_FALL_REL = (0.3, 0.5)
 #: over LEAKAGE_LONG_FALL_REL), so that it stays an alternative, not a rival of "healthy".
 LEAKAGE_SHORT_FALL_WEIGHT = 0.05
 LEAKAGE_LONG_FALL_WEIGHT = 0.8
-#: Underfitting: the two curves within this share of each other at the end ...
 #: A curve's shape (plateau onset, the share of its decrease in each stretch, a straight
 #: fall) needs points: none below the first value, full weight from the second. Lightning's
 #: default of one point in 50 steps leaves a 300-step run 6 points, whose "plateau" is two
 #: or three of them (the healthy labelled runs logged so read as underfitting or a small
 #: step 6 times in 64); one point in ten leaves it 30.
 SHAPE_POINTS = (6, 16)
+#: Underfitting: the two curves within this share of each other at the end ...
 UNDERFIT_GAP_REL = 0.05
-#: Validation this far above train (ramp) means the model memorises its training data; its
-#: loss then climbs through every reshuffled pass (the batches seen last are the easiest) and
-#: drops at the next, a pattern in the epoch's phase that is not the data's order. Over the
-#: last third of their evaluations the labelled unshuffled runs sit at most 18% apart; a
-#: plain-loop MLP memorising 4000 samples with momentum SGD sat 37% apart with that sawtooth
-#: (bench/diagnosis_foreign.py).
-MEMORISED_GAP_REL = (0.25, 0.4)
+#: ... and the loss changing less than this over the tail of the run (train, or validation
+#: where it is flatter: the scatter of single-batch train losses can hide a flat tail).
+UNDERFIT_TAIL_REL = 0.03
 #: A run that learned under BARELY_LEARNED_REL, fast, and then stopped is a model at its
 #: capacity only when validation stopped with it (flat, within PLATEAU_REL of its final value,
 #: for UNDERFIT_VAL_FLAT_SHARE of the run) and sits on train: a fine-tune settles the same
@@ -309,8 +305,13 @@ UNDERFIT_VAL_FLAT_SHARE = (0.4, 0.6)
 UNDERFIT_SETTLED_GAP_REL = 0.01
 #: Evaluations needed to say where validation stopped moving.
 VAL_PLATEAU_MIN_EVALS = 5
-#: ... and the train loss changing less than this over the tail of the run.
-UNDERFIT_TAIL_REL = 0.03
+#: Validation this far above train (ramp) means the model memorises its training data; its
+#: loss then climbs through every reshuffled pass (the batches seen last are the easiest) and
+#: drops at the next, a pattern in the epoch's phase that is not the data's order. Over the
+#: last third of their evaluations the labelled unshuffled runs sit at most 18% apart; a
+#: plain-loop MLP memorising 4000 samples with momentum SGD sat 37% apart with that sawtooth
+#: (bench/diagnosis_foreign.py).
+MEMORISED_GAP_REL = (0.25, 0.4)
 #: "Plateau early": a model at its capacity limit has done nearly all of its decrease in the
 #: first quarter of the run (from this share up to the second value, full weight); a healthy
 #: run that is still learning keeps a sixth or more of its decrease for the last three
