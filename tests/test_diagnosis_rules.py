@@ -1171,3 +1171,22 @@ def test_six_points_are_too_few_to_read_a_plateau_or_a_slow_fall_from_their_shap
     assert sparse.strengths["lr_too_low"] < 0.3 and sparse.strengths["underfitting"] < 0.3
     assert "too few to tell the shape" in " ".join(e for h in sparse.hypotheses
                                                     for e in h.evidence)
+
+
+def test_an_early_spike_on_the_stretch_that_spikes_every_pass_is_the_data_order_not_warmup():
+    """Unshuffled data at a constant LR with no warmup: the hard stretch of each pass spikes
+    the loss, the first time inside the run's first 15%. That first spike is the data order
+    too, not the missing warmup; a spike there with no pattern after it stays a warmup spike."""
+    def spiked(at: list[int]) -> np.ndarray:
+        loss = healthy_loss(seed=5)
+        for position in at:
+            loss[position - 1:position + 1] *= 1.5
+        return loss
+
+    columns = {"epoch": STEPS / 100, "lr": np.full(600, 1e-3), "grad_norm": np.full(600, 0.8)}
+    every_pass = diagnose(history(train_loss=spiked([50, 150, 250, 350, 450, 550]), **columns),
+                          context=VOCAB)
+    assert top(every_pass) == "data_not_shuffled"
+    assert every_pass.strengths["insufficient_warmup"] < 0.3
+    once = diagnose(history(train_loss=spiked([50]), **columns), context=VOCAB)
+    assert top(once) == "insufficient_warmup"

@@ -120,27 +120,49 @@ def _spikes_in_worst_phase(ev: Evidence) -> bool:
 def _pattern_spikes(ev: Evidence) -> bool:
     """The spikes after the start recur at the loss's period (the data order), not at random
     steps as bad batches of shuffled data or instability do."""
-    loss = ev.loss
-    spikes = _late_spikes(ev)
     if _spike_period(ev) is not None or _spikes_in_worst_phase(ev):
         return True
+    cycle = _spike_cycle(ev)
+    spikes = _late_spikes(ev)
+    if cycle is None or len(spikes) < 2:
+        return False
+    # the phase of each spike within the period: data-order spikes share one phase
+    phases = [(s.step % cycle) / cycle for s in spikes]
+    best = max(sum(_near_phase(p, q) for q in phases) for p in phases)
+    return best >= 2 and best / len(phases) >= 0.6
+
+
+def _near_phase(a: float, b: float) -> bool:
+    """Two positions within a period (0-1, wrapping round) are the same stretch of data."""
+    return min(abs(a - b), 1 - abs(a - b)) <= th.PERIOD_SPIKE_MATCH
+
+
+def _spike_cycle(ev: Evidence) -> float | None:
+    """The period data-order spikes would recur at: one pass over the data (the epoch column)
+    when the loss's own period agrees with it, else the loss's period (autocorrelation, or
+    folding a log with no epoch column); None when the loss shows none."""
+    loss = ev.loss
     cycle = loss.period[0] if loss is not None and loss.period is not None else None
     phase, strength = _phase(ev)
     if cycle is None and strength:
         cycle = phase.steps_per_epoch  # (the folded period, in a log with no epoch column)
-    if loss is None or cycle is None or len(spikes) < 2:
-        return False
+    if cycle is None:
+        return None
     period = _epoch_steps(ev) or cycle
-    if ev.epochs and not (abs(period / cycle - 1) <= th.PERIOD_EPOCH_MATCH):
-        period = cycle
-    # the phase of each spike within the period: data-order spikes share one phase
-    phases = [(s.step % period) / period for s in spikes]
+    return cycle if ev.epochs and not (abs(period / cycle - 1) <= th.PERIOD_EPOCH_MATCH) \
+        else period
 
-    def near(a: float, b: float) -> bool:
-        return min(abs(a - b), 1 - abs(a - b)) <= th.PERIOD_SPIKE_MATCH
 
-    best = max(sum(near(p, q) for q in phases) for p in phases)
-    return best >= 2 and best / len(phases) >= 0.6
+def _on_data_period(ev: Evidence, at: int | None) -> bool:
+    """Step `at` (an early spike or climb) falls on the stretch of data where the spikes of a
+    data-order pattern recur later: the first of them, not instability from the start."""
+    if at is None or not _pattern_spikes(ev):
+        return False
+    cycle = _spike_period(ev) or _spike_cycle(ev) or _epoch_steps(ev)
+    if not cycle:
+        return False
+    return any(_near_phase((at % cycle) / cycle, (s.step % cycle) / cycle)
+               for s in _late_spikes(ev))
 
 
 def _spike_period(ev: Evidence) -> int | None:
@@ -853,9 +875,10 @@ def rule_insufficient_warmup(ev: Evidence) -> Finding:
     loss = ev.loss
     if loss is None or not loss.from_start:
         return finding
-    early = _early_spikes(ev)
+    # an early spike on the stretch of data whose spikes recur every pass is the data order
+    early = [s for s in _early_spikes(ev) if not _on_data_period(ev, s.step)]
     signals = []
-    if _early_climb(ev):
+    if _early_climb(ev) and not _on_data_period(ev, loss.early_rise_step):
         signals.append((_early_climb(ev), _early_climb_text(loss)))
     if early:
         signals.append((0.7, f"{len(early)} loss spike(s) in the first "
