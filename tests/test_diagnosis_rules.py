@@ -1190,3 +1190,23 @@ def test_an_early_spike_on_the_stretch_that_spikes_every_pass_is_the_data_order_
     assert every_pass.strengths["insufficient_warmup"] < 0.3
     once = diagnose(history(train_loss=spiked([50]), **columns), context=VOCAB)
     assert top(once) == "insufficient_warmup"
+
+
+def test_validation_swinging_up_while_train_only_bounces_is_not_overfitting():
+    """Overfitting needs the train loss to keep falling after the validation best. A fall of a
+    few percent inside a train loss that scatters 25% from point to point is no fall: with
+    validation swinging 6 -> 25 -> 6.6 -> 14 that is an unstable run, not memorisation. The
+    same validation over a train loss that falls steadily is overfitting."""
+    rng = np.random.default_rng(3)
+    steps = np.arange(1, 401)
+    val = np.full(400, np.nan)
+    val[49::50] = [9.3, 6.0, 17.2, 8.4, 25.6, 6.6, 12.0, 14.1]
+    trend = 6.0 * (1 - 0.05 * steps / 400)
+    bouncing = diagnose(history(step=steps, train_loss=trend * np.exp(rng.normal(0, 0.25, 400)),
+                                val_loss=val, lr=np.full(400, 6.0)), context=RunContext())
+    assert bouncing.strengths["overfitting"] <= 0.3
+    assert bouncing.strengths["lr_too_high"] > bouncing.strengths["overfitting"]
+    falling = 6.0 * (1 - 0.5 * steps / 400) * np.exp(rng.normal(0, 0.02, 400))
+    steady = diagnose(history(step=steps, train_loss=falling, val_loss=val,
+                              lr=np.full(400, 6.0)), context=RunContext())
+    assert top(steady) == "overfitting"

@@ -1024,10 +1024,14 @@ def rule_overfitting(ev: Evidence) -> Finding:
     strength = ramp(val.rise_rel, th.OVERFIT_RISE_REL * 0.5, th.OVERFIT_RISE_REL * 3)
     strength *= 0.6 + 0.4 * ramp(val.rising_evals, 1, 3)
     train_fall = val.train_fall_after_best_rel
+    # a fall within the scatter of the train loss's points is no fall
+    noise = ev.loss.noise_rel if ev.loss is not None else 0.0
+    low, high = (max(th.OVERFIT_TRAIN_FALL_REL * share, noise * times)
+                 for share, times in zip((0.0, 2.0), th.OVERFIT_FALL_NOISE))
     if train_fall is not None:
-        strength *= 0.3 + 0.7 * ramp(train_fall, 0, th.OVERFIT_TRAIN_FALL_REL * 2)
+        strength *= 0.3 + 0.7 * ramp(train_fall, low, high)
     if val.rise_rel >= th.OVERFIT_RISE_REL and val.rising_evals >= th.OVERFIT_RISING_EVALS and \
-            (train_fall or 0) >= 2 * th.OVERFIT_TRAIN_FALL_REL:
+            (train_fall or 0) >= high:
         strength = max(strength, th.OVERFIT_SUSTAINED_STRENGTH)
     finding.add(strength, f"validation loss rose {pct(val.rise_rel)} from its best "
                           f"{num(val.best)} (step {step(val.best_step)}) to {num(val.final)} "

@@ -250,6 +250,12 @@ VAL_BOUNCE_MIN_EVALS = 10
 OVERFIT_RISE_REL = 0.03
 #: Train loss must keep falling by this share after the validation minimum.
 OVERFIT_TRAIN_FALL_REL = 0.02
+#: ... and by more than the scatter of its points: a fall under OVERFIT_FALL_NOISE[0] x the
+#: train loss's noise (`LossEvidence.noise_rel`, one point's scatter about the trend) is no
+#: fall, one over [1] x is. On the labelled sets every overfitting run's train loss fell >= 2x
+#: its noise after the validation best; runs whose step size was far too large, bouncing
+#: 10-30% from point to point, "fell" 0.1-0.5x theirs while validation swung up.
+OVERFIT_FALL_NOISE = (0.5, 1.5)
 #: Validation rising on this many evaluations in a row while train falls >= 2x
 #: OVERFIT_TRAIN_FALL_REL is sustained overfitting, scored at least OVERFIT_SUSTAINED_STRENGTH.
 OVERFIT_RISING_EVALS = 3
