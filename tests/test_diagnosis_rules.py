@@ -1210,3 +1210,18 @@ def test_validation_swinging_up_while_train_only_bounces_is_not_overfitting():
     steady = diagnose(history(step=steps, train_loss=falling, val_loss=val,
                               lr=np.full(400, 6.0)), context=RunContext())
     assert top(steady) == "overfitting"
+
+
+def test_a_bad_batch_spike_recovers_into_the_scatter_of_a_per_step_loss():
+    """Three single-batch spikes of 35x in a loss logged every step, which scatters ~8% from
+    batch to batch; after each, the loss sits ~25% up for a few steps (the bad batch knocked
+    the weights) before it settles. Back inside the points' scatter is recovered: bad batches,
+    not an unsettled run or a healthy one."""
+    rng = np.random.default_rng(11)
+    loss = healthy_loss(seed=2) * np.exp(rng.normal(0, 0.08, 600))
+    for at in (251, 389, 517):
+        loss[at - 1] *= 35
+        loss[at:at + 6] *= 1.25
+    result = diagnose(history(train_loss=loss, lr=np.full(600, 1e-3)), context=VOCAB)
+    assert [spike.recovered for spike in result.evidence.loss.spikes] == [True] * 3
+    assert top(result) == "data_outlier"

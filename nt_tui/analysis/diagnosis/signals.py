@@ -95,7 +95,10 @@ def find_spikes(steps: np.ndarray, values: np.ndarray) -> list[Spike]:
         peak = index + int(np.argmax(values[index:end + 1]))
         baseline = float(before[index])
         after = values[end + 1:end + 1 + th.SPIKE_RECOVERY_POINTS]
-        recovered = bool(after.size and np.any(after <= baseline * (1 + th.SPIKE_RECOVERED_REL)))
+        # back to the level before it, give or take the scatter of the points there (a
+        # per-step loss bounces more than SPIKE_RECOVERED_REL from one batch to the next)
+        back = baseline * (1 + th.SPIKE_RECOVERED_REL) + th.SPIKE_RECOVERED_SIGMAS * sigma[index]
+        recovered = bool(after.size and np.any(after <= back))
         spikes.append(Spike(int(steps[peak]), float(values[peak]), baseline, end - index + 1,
                             recovered))
         index = end + 1

@@ -60,6 +60,9 @@ OUTLIER_FULL_RATIO = 1.5
 LOSS_WINDOW_MAX = 10
 #: A spike recovers when the loss is back within this share of the local median ...
 SPIKE_RECOVERED_REL = 0.05
+#: ... plus this many robust sigmas of the points' scatter about that median (a loss logged
+#: per step scatters 5-15% from batch to batch: no point of five need land within 5%).
+SPIKE_RECOVERED_SIGMAS = 2.0
 #: ... within this many logged points.
 SPIKE_RECOVERY_POINTS = 5
 #: Loss spikes in long runs: roll back this many steps before the spike (PaLM, Chowdhery et
