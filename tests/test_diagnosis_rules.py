@@ -1225,3 +1225,24 @@ def test_a_bad_batch_spike_recovers_into_the_scatter_of_a_per_step_loss():
     result = diagnose(history(train_loss=loss, lr=np.full(600, 1e-3)), context=VOCAB)
     assert [spike.recovered for spike in result.evidence.loss.spikes] == [True] * 3
     assert top(result) == "data_outlier"
+
+
+def test_validation_that_swings_up_and_back_down_is_a_step_too_large():
+    """A smooth train curve (HF's window means) whose validation jumps 30-90% between
+    evaluations and falls back at the next: the weights are thrown about by the step size.
+    With validation descending smoothly instead, the same train curve is healthy."""
+    rng = np.random.default_rng(4)
+    steps = np.arange(5, 605, 5)
+    train = (5.3 + 3.4 * np.exp(-steps / 150)) * np.exp(rng.normal(0, 0.03, len(steps)))
+    lr = np.full(len(steps), 5.0)
+    swinging = np.full(len(steps), np.nan)
+    swinging[9::10] = [5.6, 7.2, 5.2, 9.8, 4.1, 5.3, 5.3, 5.0, 5.1, 4.05, 4.9, 4.4]
+    result = diagnose(history(step=steps, train_loss=train, val_loss=swinging, lr=lr),
+                      context=RunContext())
+    assert top(result) == "lr_too_high"
+    assert result.evidence.val.swings == 3
+    assert any("validation swung up and back down" in line for line in result.top.evidence)
+    smooth = np.full(len(steps), np.nan)
+    smooth[9::10] = train[9::10] * 1.02
+    assert top(diagnose(history(step=steps, train_loss=train, val_loss=smooth, lr=lr),
+                        context=RunContext())) == "healthy"

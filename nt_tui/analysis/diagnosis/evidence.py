@@ -203,6 +203,9 @@ class ValEvidence:
     #: relative fall of validation over the last TAIL_SHARE of the train loss's span (None:
     #: fewer than VAL_PLATEAU_MIN_EVALS evaluations, or no train curve)
     tail_change_rel: float | None = None
+    #: evaluations where validation jumped VAL_SWING_REL above the one before and fell back by
+    #: as much at the next: an oscillating model, not a descent, a plateau or a steady rise
+    swings: int = 0
 
 
 @dataclass
@@ -683,6 +686,9 @@ def _val_evidence(history: "RunHistory", loss: LossEvidence | None) -> ValEviden
     rising = int(ups[best_index:].sum())
     bounces = values[1:] > values[:-1] * (1 + th.VAL_BOUNCE_REL)
     ups_before = int(bounces[:best_index].sum())
+    steps_up = values[1:] / np.where(values[:-1] > 0, values[:-1], np.nan)
+    swings = int(np.sum((steps_up[:-1] > 1 + th.VAL_SWING_REL) &
+                        (steps_up[1:] < 1 / (1 + th.VAL_SWING_REL))))
     train_fall = gap_final = gap_onset = at_or_below = ratio_median = gap_late = None
     if loss is not None and loss.metric == "train_loss" and history.has("train_loss"):
         train = history.series("train_loss")
@@ -723,7 +729,7 @@ def _val_evidence(history: "RunHistory", loss: LossEvidence | None) -> ValEviden
         train_fall_after_best_rel=train_fall,
         gap_final_rel=gap_final, gap_onset=gap_onset, share_at_or_below_train=at_or_below,
         ratio_median=ratio_median, gap_late_rel=gap_late, plateau_from=plateau_from,
-        tail_change_rel=tail_change)
+        tail_change_rel=tail_change, swings=swings)
 
 
 def _mean_of(history: "RunHistory", names: tuple[str, ...], start_share: float = 0.0

@@ -832,6 +832,12 @@ def rule_lr_too_high(ev: Evidence) -> Finding:
     stall = _stalled_noisy(ev)
     if stall[0]:
         finding.add(stall[0], stall[1])
+    swings = ev.val.swings if ev.val is not None else 0
+    if swings:
+        low, high = th.VAL_SWING_STRENGTH
+        finding.add(low + (high - low) * ramp(swings, 1, 3),
+                    f"validation swung up and back down by over {pct(th.VAL_SWING_REL)} "
+                    f"{swings} time(s) between evaluations: the weights are thrown about")
     missing, warmup_text = _warmup_missing(ev)
     if _early_climb(ev) and missing <= 0.1:  # a warmup was there: the peak itself is too high
         finding.add(0.7 * _early_climb(ev), f"{_early_climb_text(loss)} although {warmup_text}")

@@ -243,6 +243,13 @@ VAL_UP_REL = 0.005
 #: A validation loss this much above the previous evaluation before its best is a bounce of a
 #: noisy descent (a plateaued validation loss wanders by ~0.5-1% from batch sampling alone).
 VAL_BOUNCE_REL = 0.02
+#: Validation that jumps this much above the previous evaluation and falls back by as much
+#: at the next swings: the weights are thrown about by too large a step. No healthy log of
+#: the labelled sets (562, three tools and the engine) has one swing; a leaked, unshuffled or
+#: exploding run sometimes does.
+VAL_SWING_REL = 0.1
+#: Strength of lr_too_high from validation swings: [0] at one, [1] from three.
+VAL_SWING_STRENGTH = (0.35, 0.7)
 #: A descent that bounces on this share of its evaluations before the best is noisy (full
 #: weight; 3 of the first 10, as the evaluations of a short run count), judged over at least
 #: VAL_BOUNCE_MIN_EVALS evaluations (a long run's validation, noisy from a few batches, makes a
