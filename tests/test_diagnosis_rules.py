@@ -1246,3 +1246,24 @@ def test_validation_that_swings_up_and_back_down_is_a_step_too_large():
     smooth[9::10] = train[9::10] * 1.02
     assert top(diagnose(history(step=steps, train_loss=train, val_loss=smooth, lr=lr),
                         context=RunContext())) == "healthy"
+
+
+def test_a_bad_batch_that_knocks_the_loss_to_a_higher_level_is_bad_data_not_the_step_size():
+    """One batch's loss at 38x the level (a garbage batch, Lightning's sparse log), after
+    which the loss settles 45% higher for good, then two more bad batches: the climb above
+    the minimum happened across that one point. A step size that is too large walks the loss
+    up; a bad batch throws it up at once."""
+    steps = np.arange(4, 604, 5)
+    loss = healthy_loss(steps=steps, seed=3)
+    loss[steps > 284] *= 1.45
+    loss[steps == 284] *= 38
+    for at in (334, 384):
+        loss[steps == at] *= 12
+    result = diagnose(history(step=steps, train_loss=loss), context=VOCAB)
+    assert top(result) == "data_outlier"
+    assert any("knocked the weights" in line for line in result.top.evidence)
+    # the same climb walked up over a hundred steps, no spike: the step size
+    walked = healthy_loss(steps=steps, seed=3) * np.interp(steps, [284, 384], [1.0, 1.45])
+    walked_result = diagnose(history(step=steps, train_loss=walked), context=VOCAB)
+    assert top(walked_result) == "lr_too_high"
+    assert walked_result.strengths["data_outlier"] < 0.1

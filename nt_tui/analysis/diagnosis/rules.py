@@ -84,12 +84,21 @@ def _spike_share(ev: Evidence, spikes: int) -> float:
 
 
 def _isolated(ev: Evidence) -> bool:
-    """Spikes after the start are few, short and recover."""
+    """Spikes after the start are few, short and recover (or are one batch's loss, many
+    times the level, gone at the next point: a bad batch, even when it knocked the weights to
+    a higher level)."""
     spikes = _late_spikes(ev)
     loss = ev.loss
     return bool(spikes) and loss is not None and (
         len(spikes) == 1 or _spike_share(ev, len(spikes)) <= th.ISOLATED_SPIKE_MAX_SHARE) and all(
-        s.recovered and s.width <= 3 for s in spikes)
+        (s.recovered and s.width <= 3) or _one_batch(s) for s in spikes)
+
+
+def _one_batch(spike) -> bool:
+    """A spike of one or two logged points at ONE_BATCH_SPIKE_RATIO x the level before it:
+    a step size that is too large builds up over several steps; one batch of garbage (or
+    mislabelled) data gives a loss that high at once."""
+    return spike.width <= 2 and spike.ratio >= th.ONE_BATCH_SPIKE_RATIO
 
 
 def _phase(ev: Evidence) -> tuple["EpochPhase | None", float]:
@@ -209,6 +218,19 @@ def _diverging(ev: Evidence) -> float:
     if loss is None or loss.metric != "train_loss":
         return 0.0
     return ramp(loss.rise_after_min_rel, th.DIVERGENCE_REL * 0.5, th.DIVERGENCE_REL * 3)
+
+
+def _bad_batch_climb(ev: Evidence):
+    """The one-batch spike (`_one_batch`) after the loss's minimum across which most of its
+    climb above that minimum happened (the level after it up by BAD_BATCH_CLIMB_SHARE of the
+    climb or more), or None: a batch of garbage data that knocked the weights to a higher
+    level, not a step size that walks the loss up."""
+    loss = ev.loss
+    if loss is None or not _diverging(ev):
+        return None
+    return next((s for s in _late_spikes(ev) if _one_batch(s) and s.step > loss.minimum_step
+                 and s.baseline > 0 and (s.level_after / s.baseline - 1)
+                 >= th.BAD_BATCH_CLIMB_SHARE * loss.rise_after_min_rel), None)
 
 
 def _val_held_best(ev: Evidence) -> float:
@@ -818,6 +840,12 @@ def rule_lr_too_high(ev: Evidence) -> Finding:
         finding.add(0.85 * diverging, f"the loss climbed back {pct(loss.rise_after_min_rel)} "
                                       f"above its minimum {num(loss.minimum)} (step "
                                       f"{step(loss.minimum_step)})")
+        knock = _bad_batch_climb(ev)
+        if knock is not None:
+            finding.scale(th.BAD_BATCH_CLIMB_WEIGHT,
+                          f"but the climb began with one batch's loss at step {step(knock.step)} "
+                          f"({num(knock.ratio)}x the level before it): bad data knocked the "
+                          "weights up, the step size did not walk the loss there")
         held = _val_held_best(ev)
         if held:
             finding.scale(1 - 0.8 * held, f"but validation ends within "
@@ -1229,11 +1257,20 @@ def rule_data_outlier(ev: Evidence) -> Finding:
     largest = max(s.ratio for s in spikes)
     batch = 1 + window * (largest - 1)
     strength *= ramp(batch, 1 + th.SPIKE_MIN_REL, th.OUTLIER_FULL_RATIO)
-    strength *= 1.0 - 0.6 * _diverging(ev)
+    if _bad_batch_climb(ev) is None:
+        strength *= 1.0 - 0.6 * _diverging(ev)
     if _pattern_spikes(ev):
         strength *= 0.5  # recurring at the data's period: the order of the data, not outliers
+    settled = all(s.recovered for s in spikes)
+    one_batch = "" if settled else (
+        f" or are one batch's loss (one or two points at {num(th.ONE_BATCH_SPIKE_RATIO)}x the "
+        "level or more)")
     finding.add(strength, f"{len(spikes)} isolated loss spike(s) that recover within "
-                          f"{th.SPIKE_RECOVERY_POINTS} logged points: {_spike_text(spikes)}")
+                          f"{th.SPIKE_RECOVERY_POINTS} logged points{one_batch}: "
+                          f"{_spike_text(spikes)}")
+    if not settled and _bad_batch_climb(ev) is not None:
+        finding.note(f"the loss stayed {pct(loss.rise_after_min_rel)} above its minimum after "
+                     "the first: the bad batch knocked the weights; roll back past it")
     finding.note(f"largest spike {num(largest)}x the loss around it (spike rule: > "
                  f"{num(th.SPIKE_RATIO)}x the moving average, or a {num(th.SPIKE_SIGMAS)}-sigma "
                  "jump)")

@@ -57,6 +57,8 @@ class Spike:
     width: int
     #: True when the loss came back to its level within SPIKE_RECOVERY_POINTS points
     recovered: bool
+    #: median of the SPIKE_RECOVERY_POINTS points after it (nan at the end of the log)
+    level_after: float = float("nan")
 
     @property
     def ratio(self) -> float:
@@ -100,7 +102,7 @@ def find_spikes(steps: np.ndarray, values: np.ndarray) -> list[Spike]:
         back = baseline * (1 + th.SPIKE_RECOVERED_REL) + th.SPIKE_RECOVERED_SIGMAS * sigma[index]
         recovered = bool(after.size and np.any(after <= back))
         spikes.append(Spike(int(steps[peak]), float(values[peak]), baseline, end - index + 1,
-                            recovered))
+                            recovered, float(np.median(after)) if after.size else float("nan")))
         index = end + 1
     return spikes
 

@@ -65,6 +65,14 @@ SPIKE_RECOVERED_REL = 0.05
 SPIKE_RECOVERED_SIGMAS = 2.0
 #: ... within this many logged points.
 SPIKE_RECOVERY_POINTS = 5
+#: A spike of one or two logged points this many times the loss before it is one batch's
+#: loss (garbage or mislabelled data): isolated, whether or not the level after it is back.
+ONE_BATCH_SPIKE_RATIO = 10.0
+#: A climb of the loss above its minimum is a bad batch's doing when the level after such a
+#: spike is up by this share of the climb or more (`rules._bad_batch_climb`) ...
+BAD_BATCH_CLIMB_SHARE = 0.5
+#: ... and lr_too_high then keeps this share of its climb evidence.
+BAD_BATCH_CLIMB_WEIGHT = 0.3
 #: Loss spikes in long runs: roll back this many steps before the spike (PaLM, Chowdhery et
 #: al. 2022, section 5.1: restart ~100 steps earlier and skip 200-500 batches).
 SPIKE_ROLLBACK_STEPS = 100
