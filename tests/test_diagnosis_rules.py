@@ -1267,3 +1267,22 @@ def test_a_bad_batch_that_knocks_the_loss_to_a_higher_level_is_bad_data_not_the_
     walked_result = diagnose(history(step=steps, train_loss=walked), context=VOCAB)
     assert top(walked_result) == "lr_too_high"
     assert walked_result.strengths["data_outlier"] < 0.1
+
+
+def test_a_loss_that_spiked_in_its_first_steps_is_not_healthy_there():
+    """A log with no LR column (Lightning without an LR monitor) whose loss jumps 20% at its
+    fourth point, then falls like a healthy run: the first steps were unstable, which the
+    warmup explains; "healthy" says no spikes, so it must give way. Without the jump the same
+    run is healthy."""
+    rng = np.random.default_rng(7)
+    steps = np.arange(1, 400, 2)
+    loss = (2.0 + 1.6 * np.exp(-steps / 60)) * np.exp(rng.normal(0, 0.03, len(steps)))
+    val = np.full(len(steps), np.nan)
+    val[49::50] = loss[49::50] * 1.1
+    assert top(diagnose(history(step=steps, train_loss=loss, val_loss=val),
+                        context=RunContext())) == "healthy"
+    loss[3] = loss[2] * 1.2
+    spiked = diagnose(history(step=steps, train_loss=loss, val_loss=val), context=RunContext())
+    assert top(spiked) == "insufficient_warmup"
+    assert any("spiked in the first 15% of the run" in line
+               for line in next(h for h in spiked.hypotheses if h.cause == "healthy").evidence)

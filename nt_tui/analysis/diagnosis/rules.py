@@ -1408,6 +1408,11 @@ def rule_healthy(ev: Evidence) -> Finding:
                          f"{num(th.GRAD_NORM_HEALTHY[0])}-{num(th.GRAD_NORM_HEALTHY[1])})")
         if ev.val is not None and ev.val.gap_final_rel is not None:
             finding.note(f"train/val gap {pct(ev.val.gap_final_rel)} at the end")
+        early = [s for s in _early_spikes(ev) if not _on_data_period(ev, s.step)]
+        if early:
+            finding.scale(1 - th.EARLY_SPIKE_HEALTHY_DISCOUNT,
+                          f"but the loss spiked in the first {pct(th.EARLY_SHARE)} of the run: "
+                          f"{_spike_text(early)}")
         crawl = _slow_stall(ev) if _small_for_optimizer(ev) else 0.0
         if crawl:
             finding.scale(1 - th.STALL_HEALTHY_DISCOUNT * crawl,

@@ -429,3 +429,6 @@ FOLD_F = (5.5, 8.5)
 FOLD_EXPLAINED = (0.2, 0.35)
 #: Fewest points for the periodicity tests.
 PERIOD_MIN_POINTS = 40
+#: A run whose loss spiked in its first steps (`EARLY_SHARE`; not the data order's recurring
+#: spike) is not progressing normally there: healthy keeps 1 - this share.
+EARLY_SPIKE_HEALTHY_DISCOUNT = 0.3
