@@ -16,7 +16,7 @@ from nt_tui.analysis.early_warnings import EarlyWarningDetector
 from nt_tui.config.defaults import builtin_param_count
 from nt_tui.config.schema import BUILTIN_SIZES
 from nt_tui.engine import checkpoint as ckpt
-from nt_tui.engine.control import TrainingControl
+from nt_tui.engine.control import TrainingControl, leave_after_runs
 from nt_tui.engine.data import TokenWindows, TrainBatches, validation_batches
 from nt_tui.engine.model import GPT, INIT_STD, GPTShape
 from nt_tui.engine.schedules import Schedule
@@ -316,3 +316,23 @@ def test_training_control_from_another_thread():
     control.pause()
     control.stop("because")
     assert control.stop_requested and not control.paused and control.stop_reason == "because"
+
+
+def test_after_a_hang_up_the_process_leaves_only_once_its_runs_have_written_their_checkpoint():
+    """The watchdog of the app's hang-up: while a run is still active (its final checkpoint not
+    yet written) it must not end the process; once the run has left, it waits out the grace
+    period for the app to close itself, then leaves with exit code 0."""
+    control = TrainingControl()
+    control.enter_run()
+    left: list[int] = []
+    try:
+        watchdog = leave_after_runs(grace=0.2, leave=left.append)
+        time.sleep(0.5)
+        assert left == [] and watchdog.is_alive()  # the run is still writing
+    finally:
+        control.leave_run()
+    ended = time.monotonic()
+    watchdog.join(timeout=5)
+    assert left == [0]
+    assert time.monotonic() - ended >= 0.15  # the app got its grace period first
+

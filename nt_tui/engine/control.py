@@ -17,8 +17,10 @@ Record and event keys are documented in docs/run-format.md.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
@@ -149,6 +151,27 @@ def install_signal_handlers(names: Iterable[str],
 def restore_signal_handlers(previous: dict[int, Any]) -> None:
     for signum, old in previous.items():
         signal.signal(signum, old)
+
+
+#: After a hang-up, the seconds a front end gets to close itself once every run has written its
+#: final checkpoint; then the process leaves on its own (`leave_after_runs`).
+HANGUP_EXIT_GRACE_S = 10.0
+
+
+def leave_after_runs(grace: float = HANGUP_EXIT_GRACE_S,
+                     leave: Callable[[int], None] = os._exit) -> threading.Thread:
+    """Start a daemon thread that waits until every active run has ended (final checkpoint
+    and summary written), then `grace` seconds more, then calls `leave(0)`: with the terminal
+    gone, a front end whose teardown stalls on it (restoring a screen nobody sees) must not
+    outlive its runs. A front end that closes in time ends the process first."""
+    def watch() -> None:
+        wait_all()
+        time.sleep(grace)
+        leave(0)
+
+    thread = threading.Thread(target=watch, name="leave-after-runs", daemon=True)
+    thread.start()
+    return thread
 
 
 @contextlib.contextmanager

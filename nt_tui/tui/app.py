@@ -110,7 +110,7 @@ def run_app(config_path: Path | None = None, area: str | None = None, **area_arg
     """
     import asyncio
 
-    from nt_tui.engine.control import stop_runs_on_signals
+    from nt_tui.engine.control import leave_after_runs, stop_runs_on_signals
 
     app = NtTuiApp(config_path=config_path, area=area, area_args=area_args)
 
@@ -120,6 +120,9 @@ def run_app(config_path: Path | None = None, area: str | None = None, **area_arg
             asyncio.get_running_loop().call_soon_threadsafe(app.exit)
         except RuntimeError:
             app.exit()
+        # the terminal may be gone: should closing the app stall on it, the process still
+        # leaves once the runs have written their final checkpoints
+        leave_after_runs()
 
     with stop_runs_on_signals(exit_app):
         app.run()
