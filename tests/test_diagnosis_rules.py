@@ -1196,7 +1196,7 @@ def test_validation_swinging_up_while_train_only_bounces_is_not_overfitting():
     """Overfitting needs the train loss to keep falling after the validation best. A fall of a
     few percent inside a train loss that scatters 25% from point to point is no fall: with
     validation swinging 6 -> 25 -> 6.6 -> 14 that is an unstable run, not memorisation. The
-    same validation over a train loss that falls steadily is overfitting."""
+    same rise, climbing steadily over a train loss that falls steadily, is overfitting."""
     rng = np.random.default_rng(3)
     steps = np.arange(1, 401)
     val = np.full(400, np.nan)
@@ -1207,7 +1207,9 @@ def test_validation_swinging_up_while_train_only_bounces_is_not_overfitting():
     assert bouncing.strengths["overfitting"] <= 0.3
     assert bouncing.strengths["lr_too_high"] > bouncing.strengths["overfitting"]
     falling = 6.0 * (1 - 0.5 * steps / 400) * np.exp(rng.normal(0, 0.02, 400))
-    steady = diagnose(history(step=steps, train_loss=falling, val_loss=val,
+    climbing = np.full(400, np.nan)
+    climbing[49::50] = [9.3, 6.0, 7.2, 8.4, 9.6, 10.6, 12.0, 14.1]
+    steady = diagnose(history(step=steps, train_loss=falling, val_loss=climbing,
                               lr=np.full(400, 6.0)), context=RunContext())
     assert top(steady) == "overfitting"
 
@@ -1286,3 +1288,23 @@ def test_a_loss_that_spiked_in_its_first_steps_is_not_healthy_there():
     assert top(spiked) == "insufficient_warmup"
     assert any("spiked in the first 15% of the run" in line
                for line in next(h for h in spiked.hypotheses if h.cause == "healthy").evidence)
+
+
+def test_validation_that_falls_back_as_often_as_it_rises_after_its_best_is_not_overfitting():
+    """After its best, an overfitting validation loss climbs; this one falls back 6% on three
+    of seven evaluations while it drifts up (an LR far too large bouncing the weights): not
+    the steady climb of memorisation. The same drift as a steady climb is overfitting."""
+    rng = np.random.default_rng(5)
+    steps = np.arange(10, 510, 10)
+    train = (3.0 + 3.0 * np.exp(-steps / 80)) * np.exp(rng.normal(0, 0.08, len(steps)))
+    lr = np.full(len(steps), 5.0)
+    swinging = np.full(len(steps), np.nan)
+    swinging[4::5] = [4.6, 3.9, 3.6, 3.85, 3.62, 3.95, 3.7, 4.05, 3.8, 4.1]
+    result = diagnose(history(step=steps, train_loss=train, val_loss=swinging, lr=lr),
+                      context=RunContext())
+    assert top(result) != "overfitting" and result.strengths["overfitting"] <= 0.3
+    assert result.evidence.val.falls_after_best == 3
+    climbing = swinging.copy()
+    climbing[4::5] = [4.6, 3.9, 3.6, 3.66, 3.72, 3.78, 3.84, 3.9, 3.96, 4.1]
+    assert top(diagnose(history(step=steps, train_loss=train, val_loss=climbing, lr=lr),
+                        context=RunContext())) == "overfitting"

@@ -206,6 +206,9 @@ class ValEvidence:
     #: evaluations where validation jumped VAL_SWING_REL above the one before and fell back by
     #: as much at the next: an oscillating model, not a descent, a plateau or a steady rise
     swings: int = 0
+    #: evaluations after the best that fell VAL_FALL_BACK_REL below the one before (a
+    #: validation loss that overfits climbs; one that oscillates falls back as it rises)
+    falls_after_best: int = 0
 
 
 @dataclass
@@ -689,6 +692,8 @@ def _val_evidence(history: "RunHistory", loss: LossEvidence | None) -> ValEviden
     steps_up = values[1:] / np.where(values[:-1] > 0, values[:-1], np.nan)
     swings = int(np.sum((steps_up[:-1] > 1 + th.VAL_SWING_REL) &
                         (steps_up[1:] < 1 / (1 + th.VAL_SWING_REL))))
+    after_best = values[best_index:]
+    falls_after = int(np.sum(after_best[1:] < after_best[:-1] * (1 - th.VAL_FALL_BACK_REL)))
     train_fall = gap_final = gap_onset = at_or_below = ratio_median = gap_late = None
     if loss is not None and loss.metric == "train_loss" and history.has("train_loss"):
         train = history.series("train_loss")
@@ -729,7 +734,7 @@ def _val_evidence(history: "RunHistory", loss: LossEvidence | None) -> ValEviden
         train_fall_after_best_rel=train_fall,
         gap_final_rel=gap_final, gap_onset=gap_onset, share_at_or_below_train=at_or_below,
         ratio_median=ratio_median, gap_late_rel=gap_late, plateau_from=plateau_from,
-        tail_change_rel=tail_change, swings=swings)
+        tail_change_rel=tail_change, swings=swings, falls_after_best=falls_after)
 
 
 def _mean_of(history: "RunHistory", names: tuple[str, ...], start_share: float = 0.0

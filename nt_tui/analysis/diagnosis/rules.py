@@ -1064,8 +1064,12 @@ def rule_overfitting(ev: Evidence) -> Finding:
                  for share, times in zip((0.0, 2.0), th.OVERFIT_FALL_NOISE))
     if train_fall is not None:
         strength *= 0.3 + 0.7 * ramp(train_fall, low, high)
+    # an overfitting validation loss climbs; one that falls back as often as it rises swings
+    after = val.points - 1 - val.evals_before_best  # evaluations after the best
+    back = ramp(val.falls_after_best / after, *th.OVERFIT_FALL_BACK_SHARE) if after else 0.0
+    strength *= 1 - 0.7 * back
     if val.rise_rel >= th.OVERFIT_RISE_REL and val.rising_evals >= th.OVERFIT_RISING_EVALS and \
-            (train_fall or 0) >= high:
+            (train_fall or 0) >= high and not back:
         strength = max(strength, th.OVERFIT_SUSTAINED_STRENGTH)
     finding.add(strength, f"validation loss rose {pct(val.rise_rel)} from its best "
                           f"{num(val.best)} (step {step(val.best_step)}) to {num(val.final)} "

@@ -274,6 +274,13 @@ OVERFIT_TRAIN_FALL_REL = 0.02
 #: its noise after the validation best; runs whose step size was far too large, bouncing
 #: 10-30% from point to point, "fell" 0.1-0.5x theirs while validation swung up.
 OVERFIT_FALL_NOISE = (0.5, 1.5)
+#: Validation falling this much below the previous evaluation after its best falls back (a
+#: few batches' sampling noise moves it 1-3%) ...
+VAL_FALL_BACK_REL = 0.05
+#: ... and from this share of the evaluations after the best [0], its rise is a swing more
+#: than a climb; at [1] overfitting keeps 30%. No labelled overfitting run falls back that far
+#: after its best; runs at a step far too large do on 20-55% of their evaluations.
+OVERFIT_FALL_BACK_SHARE = (0.2, 0.4)
 #: Validation rising on this many evaluations in a row while train falls >= 2x
 #: OVERFIT_TRAIN_FALL_REL is sustained overfitting, scored at least OVERFIT_SUSTAINED_STRENGTH.
 OVERFIT_RISING_EVALS = 3
