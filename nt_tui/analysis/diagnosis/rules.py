@@ -17,6 +17,7 @@ from nt_tui.analysis.diagnosis.blind_spots import warmup_unseen
 from nt_tui.analysis.diagnosis.evidence import EpochPhase, Evidence
 from nt_tui.analysis.diagnosis.numbers import lr as fmt_lr
 from nt_tui.analysis.diagnosis.numbers import num, pct, step
+from nt_tui.analysis.diagnosis.signals import Spike
 
 
 @dataclass
@@ -94,7 +95,7 @@ def _isolated(ev: Evidence) -> bool:
         (s.recovered and s.width <= 3) or _one_batch(s) for s in spikes)
 
 
-def _one_batch(spike) -> bool:
+def _one_batch(spike: Spike) -> bool:
     """A spike of one or two logged points at ONE_BATCH_SPIKE_RATIO x the level before it:
     a step size that is too large builds up over several steps; one batch of garbage (or
     mislabelled) data gives a loss that high at once."""
@@ -220,7 +221,7 @@ def _diverging(ev: Evidence) -> float:
     return ramp(loss.rise_after_min_rel, th.DIVERGENCE_REL * 0.5, th.DIVERGENCE_REL * 3)
 
 
-def _bad_batch_climb(ev: Evidence):
+def _bad_batch_climb(ev: Evidence) -> Spike | None:
     """The one-batch spike (`_one_batch`) after the loss's minimum across which most of its
     climb above that minimum happened (the level after it up by BAD_BATCH_CLIMB_SHARE of the
     climb or more), or None: a batch of garbage data that knocked the weights to a higher
@@ -1060,8 +1061,8 @@ def rule_overfitting(ev: Evidence) -> Finding:
     train_fall = val.train_fall_after_best_rel
     # a fall within the scatter of the train loss's points is no fall
     noise = ev.loss.noise_rel if ev.loss is not None else 0.0
-    low, high = (max(th.OVERFIT_TRAIN_FALL_REL * share, noise * times)
-                 for share, times in zip((0.0, 2.0), th.OVERFIT_FALL_NOISE))
+    low = noise * th.OVERFIT_FALL_NOISE[0]
+    high = max(2 * th.OVERFIT_TRAIN_FALL_REL, noise * th.OVERFIT_FALL_NOISE[1])
     if train_fall is not None:
         strength *= 0.3 + 0.7 * ramp(train_fall, low, high)
     # an overfitting validation loss climbs; one that falls back as often as it rises swings
