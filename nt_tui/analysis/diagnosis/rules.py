@@ -1262,7 +1262,8 @@ def rule_data_outlier(ev: Evidence) -> Finding:
     largest = max(s.ratio for s in spikes)
     batch = 1 + window * (largest - 1)
     strength *= ramp(batch, 1 + th.SPIKE_MIN_REL, th.OUTLIER_FULL_RATIO)
-    if _bad_batch_climb(ev) is None:
+    knock = _bad_batch_climb(ev)
+    if knock is None:
         strength *= 1.0 - 0.6 * _diverging(ev)
     if _pattern_spikes(ev):
         strength *= 0.5  # recurring at the data's period: the order of the data, not outliers
@@ -1273,7 +1274,7 @@ def rule_data_outlier(ev: Evidence) -> Finding:
     finding.add(strength, f"{len(spikes)} isolated loss spike(s) that recover within "
                           f"{th.SPIKE_RECOVERY_POINTS} logged points{one_batch}: "
                           f"{_spike_text(spikes)}")
-    if not settled and _bad_batch_climb(ev) is not None:
+    if not settled and knock is not None:
         finding.note(f"the loss stayed {pct(loss.rise_after_min_rel)} above its minimum after "
                      "the first: the bad batch knocked the weights; roll back past it")
     finding.note(f"largest spike {num(largest)}x the loss around it (spike rule: > "
