@@ -44,6 +44,14 @@ def test_canonical_table_maps_every_tool_name():
     assert canonical_columns(["train/loss", "Loss/Val", "gnorm", "wps"]) == {
         "train/loss": "train_loss", "Loss/Val": "val_loss", "gnorm": "grad_norm",
         "wps": "tokens_per_s"}
+    # spaces match underscores; a test loss stands in for a missing validation loss only
+    assert canonical_columns(["Train Loss", "Validation Loss", "LearningRate", "grad/norm"]) == {
+        "Train Loss": "train_loss", "Validation Loss": "val_loss", "LearningRate": "lr",
+        "grad/norm": "grad_norm"}
+    assert canonical_columns(["train_loss_epoch", "test_loss"]) == {
+        "train_loss_epoch": "train_loss", "test_loss": "val_loss"}
+    assert canonical_columns(["train_loss_step", "train_loss_epoch", "val_loss", "test_loss"]) == {
+        "train_loss_step": "train_loss", "val_loss": "val_loss"}
 
 
 def test_nt_tui_run_directory_from_the_plain_logger(tmp_path: Path):
