@@ -1308,3 +1308,17 @@ def test_validation_that_falls_back_as_often_as_it_rises_after_its_best_is_not_o
     climbing[4::5] = [4.6, 3.9, 3.6, 3.66, 3.72, 3.78, 3.84, 3.9, 3.96, 4.1]
     assert top(diagnose(history(step=steps, train_loss=train, val_loss=climbing, lr=lr),
                         context=RunContext())) == "overfitting"
+
+
+def test_a_loss_that_reaches_exactly_zero_is_diagnosed_without_a_numpy_warning():
+    """A memorised task logs a loss of 0.0 for whole epochs: the within-epoch phase has no
+    relative residual there, and numpy's divide warning must not reach the user's stderr."""
+    import warnings
+
+    steps = np.arange(0, 600, 5)
+    epoch = steps / 50.0
+    loss = np.where(steps < 300, 2.3 * np.exp(-steps / 40), 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        found = diagnose(history(train_loss=loss, epoch=epoch, step=steps), context=VOCAB)
+    assert found.hypotheses

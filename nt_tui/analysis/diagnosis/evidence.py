@@ -332,7 +332,8 @@ def _epoch_phase(history: "RunHistory", metric: str) -> EpochPhase | None:
     half = window // 2
     if values.size > window:
         trend[half:values.size - half] = np.convolve(values, np.ones(window) / window, "valid")
-    keep = np.isfinite(trend) & (at >= at[0] + 1.0)  # the first pass is the fast initial fall
+    # (the first pass is the fast initial fall; a loss of exactly 0 has no relative residual)
+    keep = np.isfinite(trend) & (trend != 0) & (at >= at[0] + 1.0)
     resid = (values - trend)[keep] / trend[keep]
     found = [phase for bins in th.PHASE_BINS
              if (phase := _phase_bins(resid, at[keep] % 1.0, bins, total,
