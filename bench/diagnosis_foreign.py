@@ -4,11 +4,11 @@
     python bench/diagnosis_foreign.py check    --work /tmp/foreign [--only SUBSTR]
     python bench/diagnosis_foreign.py evaluate --work /tmp/foreign [--markdown FILE]
 
-(`train` and `evaluate` run two jobs at a time, `--jobs N` to change; seeds 1,2 make 94 runs,
-about 3.5 minutes on two CPU cores; `check` prints each log's visibility test.)
+(`train` and `evaluate` run two jobs at a time, `--jobs N` to change; seeds 1,2 make 126 runs,
+about 5 minutes on two CPU cores; `check` prints each log's visibility test.)
 
 `bench/diagnosis_dataset.py` trains every labelled run with nt-tui's own engine and then
-exports it; this set is independent of that engine. Three generators train small models on
+exports it; this set is independent of that engine. Four generators train small models on
 the CPU and leave each tool's NATIVE log, untouched by us:
 
 - `hf`: `transformers.Trainer` on a randomly initialised tiny `GPT2LMHeadModel` (char- or
@@ -21,18 +21,23 @@ the CPU and leave each tool's NATIVE log, untouched by us:
   about gradients (`grad_2.0_norm_total`, Lightning's own utility).
 - `plain`: a hand-written PyTorch loop (MLP classifier, or a causal TransformerEncoder LM)
   writing a generic CSV or JSONL with a `step` column and common metric names.
+- `accel`: a hand-written loop driven by `accelerate.Accelerator(cpu=True)` (a GRU char/byte
+  LM, a residual-MLP or 1-D conv classifier; RMSprop, Adagrad, NAdam, Nesterov SGD, AdamW;
+  torch LR schedulers), written apart from the other three as a held-out style, logging to
+  TensorBoard (`Loss/train`, `Loss/val`, `train/lr`), a JSONL (`train/loss`, `val/loss`) or
+  a CSV (`iteration,training_loss,validation_loss,learning_rate`).
 
 Every cause id of the contract (/work/shared/spec/diagnose.md) is injected the way it
-happens with that tool (see `hf_recipes`, `lightning_recipes`, `plain_recipes`): a recipe is
-a function of the seed, so `--seeds 3,4` makes a second batch with other sizes, steps, batch
-sizes and logging intervals. A run's label is kept only when the cause shows in its own log
-by `visible`, a few direct tests on the logged numbers that do not use nt-tui's diagnosis;
-the others are printed and left out of the score. Combos a tool does not make natural are
-skipped (vanishing gradients with HF's GPT-2). `evaluate` runs the real CLI
-(`nt-tui diagnose PATH --json`) on every native log (a `trainer_state.json`, a TensorBoard
-directory, a `metrics.csv`, a plain CSV/JSONL) and scores it with
-`diagnosis_dataset.summarise`; every miss is printed as one line and written to
-WORK/misses.txt. `train` skips runs already done (WORK/runs/<name>/label.json).
+happens with that tool (see `hf_recipes`, `lightning_recipes`, `plain_recipes`,
+`accel_recipes`): a recipe is a function of the seed, so `--seeds 3,4` makes a second batch
+with other sizes, steps, batch sizes and logging intervals. A run's label is kept only when
+the cause shows in its own log by `visible`, a few direct tests on the logged numbers that
+do not use nt-tui's diagnosis; the others are printed and left out of the score. Combos a
+tool does not make natural are skipped (vanishing gradients with HF's GPT-2). `evaluate`
+runs the real CLI (`nt-tui diagnose PATH --json`) on every native log (a
+`trainer_state.json`, a TensorBoard directory, a `metrics.csv`, a plain or accel CSV/JSONL)
+and scores it with `diagnosis_dataset.summarise`; every miss is printed as one line and
+written to WORK/misses.txt. `train` skips runs already done (WORK/runs/<name>/label.json).
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -312,6 +317,135 @@ def plain_recipes() -> dict[str, tuple[str, Recipe]]:
     }
 
 
+def accel_recipes() -> dict[str, tuple[str, Recipe]]:
+    """name -> (cause, recipe) for the `accelerate` loop (residual-MLP or 1-D conv
+    classifier, GRU char/byte LM); optimizer, torch LR scheduler, log (TensorBoard, JSONL or
+    CSV), intervals and whether the logged loss is a window mean vary with the seed."""
+
+    def base(seed: int, rng: random.Random, **extra: Any) -> dict[str, Any]:
+        params = {"task": "classifier", "model": _pick(rng, "resmlp", "conv"),
+                  "dim": _pick(rng, 24, 32, 40), "clusters": 3, "spread": 0.5,
+                  "n_train": _pick(rng, 3000, 5000), "n_val": 800, "blocks": _pick(rng, 2, 3),
+                  "width": _pick(rng, 48, 96), "channels": _pick(rng, 8, 16),
+                  "act": _pick(rng, "gelu", "silu"), "optim": "nadam",
+                  "lr": _pick(rng, 1e-3, 2e-3), "schedule": _pick(rng, "onecycle",
+                                                                   "warmup_linear"),
+                  "warmup": _pick(rng, 20, 40), "steps": _pick(rng, 300, 400, 500),
+                  "batch": _pick(rng, 32, 48, 64), "log_every": _pick(rng, 1, 2, 4, 5),
+                  "eval_every": _pick(rng, 30, 50, 60), "clip": _pick(rng, 1.0, 2.0, None),
+                  "log": _pick(rng, "tensorboard", "jsonl", "csv"),
+                  "log_grad_norm": rng.random() < 0.5, "log_epoch": rng.random() < 0.5,
+                  "average": rng.random() < 0.4}
+        params.update(extra)
+        return params
+
+    def gru(seed: int, rng: random.Random, **extra: Any) -> dict[str, Any]:
+        return base(seed, rng, **{"task": "gru", "vocab": _pick(rng, "char", "byte"),
+                                  "chars": 80_000, "offset": rng.randrange(0, 1_000_000),
+                                  "seq": _pick(rng, 48, 64), "embed": _pick(rng, 24, 32),
+                                  "hidden": _pick(rng, 64, 96), "batch": _pick(rng, 16, 24),
+                                  "optim": "adamw", "betas": [0.9, 0.98],
+                                  "lr": _pick(rng, 2e-3, 4e-3), "val_batches": 4, **extra})
+
+    def gradient_log(rng: random.Random) -> dict[str, Any]:
+        """A log that holds the grad norm (the CSV's columns do not)."""
+        return {"log": _pick(rng, "tensorboard", "jsonl"), "log_grad_norm": True}
+
+    return {
+        "healthy-gru": ("healthy", lambda s, r: gru(s, r, clip=1.0, steps=_pick(r, 300, 400))),
+        "healthy-resmlp": ("healthy", lambda s, r: base(
+            s, r, model="resmlp", schedule=_pick(r, "step", "exponential"), gamma=0.5,
+            decay_to=0.05, n_train=10_000, batch=128, lr=1e-3, log_every=_pick(r, 5, 10),
+            average=True)),
+        "healthy-conv-sgd": ("healthy", lambda s, r: base(
+            s, r, model="conv", optim="sgd_nesterov", lr=0.05,
+            schedule=_pick(r, "poly", "constant"), power=1.0)),
+        # RMSprop on the classifier, or Nesterov SGD on the GRU (clipped), 10-30x too large
+        "lr_too_high": ("lr_too_high", lambda s, r: base(
+            s, r, optim="rmsprop", lr=_pick(r, 0.03, 0.05), schedule="constant",
+            log_every=_pick(r, 2, 4)) if s % 2 else gru(
+            s, r, optim="sgd_nesterov", lr=_pick(r, 20.0, 30.0), clip=1.0,
+            schedule="constant", log_every=_pick(r, 2, 4))),
+        # Adagrad (its steps shrink on their own) or RMSprop at a tiny step size
+        "lr_too_low": ("lr_too_low", lambda s, r: base(
+            s, r, optim="adagrad", lr=_pick(r, 1e-4, 2e-4), schedule="constant") if s % 2
+            else gru(s, r, optim="rmsprop", lr=3e-5, schedule="constant",
+                     steps=_pick(r, 300, 400))),
+        # a deep residual MLP without normalisation, unclipped, Nesterov SGD warming up to a
+        # step size it cannot take: once past it the gradient grows geometrically to inf
+        "exploding_gradients": ("exploding_gradients", lambda s, r: base(
+            s, r, model="resmlp", norm=False, act="relu", blocks=_pick(r, 8, 10), width=64,
+            init_std=0.1, head_scale=0.2, optim="sgd_nesterov", lr=0.3,
+            schedule="warmup_linear", warmup=300, steps=_pick(r, 400, 500), clip=None,
+            log_every=_pick(r, 1, 2),
+            **(gradient_log(r) if s % 2 else {}))),
+        # a deep plain tanh stack (no skips, no norm, no biases) initialised small
+        "vanishing_gradients": ("vanishing_gradients", lambda s, r: base(
+            s, r, model=_pick(r, "resmlp", "conv"), residual=False, norm=False, act="tanh",
+            bias=False, init_std=0.05, blocks=_pick(r, 10, 12), width=32,
+            optim="sgd_nesterov", lr=0.05, schedule="constant", **gradient_log(r))),
+        # per-batch standardisation meets a batch with a stuck (constant) feature: 0/0; or a
+        # hand-written masked mean over a batch that is all padding: 0/0
+        "numerical_instability": ("numerical_instability", lambda s, r: base(
+            s, r, standardize=True, dead_feature_step=_pick(r, 170, 230),
+            schedule="warmup_linear") if s % 2 else gru(
+            s, r, masked_mean=True, pad_step=_pick(r, 150, 210), clip=1.0)),
+        # large-batch Adam on a two-layer GRU at a high peak LR from step 0, decayed after
+        "insufficient_warmup": ("insufficient_warmup", lambda s, r: gru(
+            s, r, layers=2, hidden=96, seq=32, batch=64, optim="adam", lr=0.1,
+            schedule="poly", power=2.0, clip=None, steps=200, log_every=_pick(r, 1, 2),
+            average=False)),
+        # a scheduler sized for a third of the run (ExponentialLR, StepLR, PolynomialLR)
+        "schedule_exhausted": ("schedule_exhausted", lambda s, r: base(
+            s, r, schedule=_pick(r, "exponential", "step", "poly"), decay_to=0.01, gamma=0.1,
+            schedule_share=_pick(r, 0.3, 0.4), lr=5e-3, steps=_pick(r, 400, 500))),
+        "overfitting": ("overfitting", lambda s, r: base(
+            s, r, model="resmlp", dim=64, n_train=_pick(r, 200, 300), label_noise=0.25,
+            width=256, optim="adamw", betas=[0.8, 0.99], lr=3e-3, schedule="constant",
+            steps=600, eval_every=25, batch=32) if s % 2 else gru(
+            s, r, chars=_pick(r, 5_000, 7_000), hidden=96, lr=5e-3, schedule="constant",
+            steps=500, eval_every=40)),
+        # a residual MLP two units wide
+        "underfitting": ("underfitting", lambda s, r: base(
+            s, r, clusters=4, spread=0.6, model="resmlp", blocks=1, width=2, n_train=8000,
+            schedule="constant", lr=1e-2, steps=500)),
+        # the classes one after the other, or text lines sorted by length; no shuffling
+        "data_not_shuffled": ("data_not_shuffled", lambda s, r: base(
+            s, r, order="by_class", shuffle=False, n_train=_pick(r, 1500, 2000),
+            log_every=_pick(r, 1, 2), steps=600, schedule="constant", log_epoch=True,
+            log=_pick(r, "tensorboard", "jsonl")) if s % 2 else gru(
+            s, r, chars=24_000, order="by_length", shuffle=False, batch=8, steps=600,
+            log_every=_pick(r, 2, 4), schedule="constant", log_epoch=True,
+            log=_pick(r, "tensorboard", "jsonl"))),
+        # single corrupted batches (features in other units with random labels, or garbage
+        # tokens) in the middle of a clipped run
+        "data_outlier": ("data_outlier", lambda s, r: base(
+            s, r, garbage_steps=_garbage_steps(r, 500, 1), steps=500, clip=1.0,
+            log_every=_pick(r, 1, 2), average=False, schedule="constant") if s % 2 else gru(
+            s, r, garbage_steps=_garbage_steps(r, 400, 1), steps=400, clip=1.0,
+            log_every=_pick(r, 1, 2), average=False, schedule="constant")),
+        "label_leakage": ("label_leakage", lambda s, r: base(
+            s, r, val="leaked", n_train=_pick(r, 800, 1000), n_val=200, dropout=0.5,
+            model="resmlp", width=256, lr=3e-3, schedule="constant", eval_every=50,
+            steps=500) if s % 2 else gru(
+            s, r, chars=20_000, val="leaked", dropout=0.2, lr=5e-3, schedule="constant",
+            steps=500)),
+        # the output layer's weights scaled up 30-80x, or (conv) every weight drawn from
+        # N(0, 0.5) with no fan-in scaling
+        "bad_initialization": ("bad_initialization", lambda s, r: _bad_init_classifier(
+            base(s, r, log_every=_pick(r, 1, 2, 5)), r) if s % 2
+            else gru(s, r, head_scale=_pick(r, 50.0, 80.0), log_every=_pick(r, 1, 2))),
+    }
+
+
+def _bad_init_classifier(params: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """The accel classifier badly initialised: the conv net with N(0, 0.5) weights (no
+    fan-in scaling), the residual MLP with its head scaled up."""
+    if params["model"] == "conv":
+        return {**params, "init_std": 0.5}
+    return {**params, "head_scale": _pick(rng, 30.0, 50.0)}
+
+
 def _garbage_steps(rng: random.Random, steps: int, length: int = 3) -> list[int]:
     """Three clusters of `length` garbage batches (a bad shard) in the middle of a run."""
     starts = sorted(rng.sample(range(int(steps * 0.3), int(steps * 0.85), 10 * length), 3))
@@ -320,6 +454,7 @@ def _garbage_steps(rng: random.Random, steps: int, length: int = 3) -> list[int]
 
 RECIPES: dict[str, Callable[[], dict[str, tuple[str, Recipe]]]] = {
     "hf": hf_recipes, "lightning": lightning_recipes, "plain": plain_recipes,
+    "accel": accel_recipes,
 }
 
 
@@ -887,8 +1022,305 @@ class PlainLog:
         self.handle.close()
 
 
+# =========================================================================== accel
+
+#: the target id of a padding position (the masked-mean loss leaves it out)
+PAD = -1
+
+
+def train_accel(run: Run, run_dir: Path) -> list[dict[str, str]]:
+    """A hand-written loop driven by `accelerate.Accelerator(cpu=True)`, logging to
+    TensorBoard, a JSONL or a CSV; returns that log."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+    from torch.utils.data import DataLoader
+
+    p = dict(run.params)
+    set_seed(run.seed)
+    train, val, vocab = accel_data(p, run.seed)
+    model = accel_model(p, vocab)
+    opt = accel_optimizer(p, model.parameters())
+    scheduler = accel_scheduler(p, opt)
+    loader = DataLoader(train, batch_size=p["batch"], shuffle=p.get("shuffle", True),
+                        drop_last=True)
+    accelerator = Accelerator(cpu=True)
+    model, opt, loader, scheduler = accelerator.prepare(model, opt, loader, scheduler)
+    log = AccelLog(run_dir, p)
+    step, window = 0, []
+    while step < p["steps"]:
+        for x, y in loader:
+            x, y = accel_fault(p, step, x, y, vocab)
+            lr = opt.param_groups[0]["lr"]
+            loss = accel_loss(p, model, x, y)
+            accelerator.backward(loss)
+            if p.get("clip"):
+                norm = accelerator.clip_grad_norm_(model.parameters(), p["clip"])
+            else:
+                norm = torch.nn.utils.get_total_norm(
+                    [q.grad for q in model.parameters() if q.grad is not None])
+            opt.step()
+            scheduler.step()
+            opt.zero_grad()
+            window.append(loss.item())
+            row: dict[str, Any] = {}
+            if step % p["log_every"] == 0:
+                row = {"train": _mean(window) if p.get("average") else window[-1], "lr": lr,
+                       "grad_norm": norm.item(), "epoch": round(step / len(loader), 4)}
+                window = []
+            if step > 0 and step % p["eval_every"] == 0:
+                row["val"] = accel_evaluate(p, model, val)
+            log.write(step, row)
+            step += 1
+            if step >= p["steps"]:
+                break
+    log.close()
+    return [log.entry]
+
+
+def accel_data(p: dict[str, Any], seed: int) -> tuple[Any, Any, int]:
+    """(train, val, vocabulary or classes): windows of the demo text (inputs, next tokens)
+    for the GRU, the Gaussian mixture for the classifier (sorted by class when
+    `order="by_class"`)."""
+    import torch
+    from torch.utils.data import TensorDataset
+
+    if p["task"] == "gru":
+        text = lm_text(p)
+        tokens = Tokens(text, p["vocab"])
+        train, val = lm_split(windows(tokens.encode(text), p["seq"] + 1),
+                              p.get("val", "heldout"), seed)
+        return (TensorDataset(train[:, :-1], train[:, 1:]),
+                TensorDataset(val[:, :-1], val[:, 1:]), tokens.size)
+    x, y, vx, vy = mixture(p, seed)
+    if p.get("order") == "by_class":
+        order = torch.argsort(y, stable=True)
+        x, y = x[order], y[order]
+    return TensorDataset(x, y), TensorDataset(vx, vy), CLASSES
+
+
+def accel_model(p: dict[str, Any], vocab: int) -> Any:
+    """A GRU LM, a residual MLP (pre-LayerNorm blocks unless `norm` is False;
+    `residual=False` makes a plain stack) or a 1-D conv net over the features; `init_std`
+    for every weight, `head_scale` on the output layer."""
+    import torch
+    from torch import nn
+
+    acts = {"gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh, "relu": nn.ReLU}
+    bias = p.get("bias", True)
+
+    class CharGRU(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(vocab, p["embed"])
+            self.rnn = nn.GRU(p["embed"], p["hidden"], num_layers=p.get("layers", 1),
+                              batch_first=True)
+            self.drop = nn.Dropout(p.get("dropout", 0.0))
+            self.head = nn.Linear(p["hidden"], vocab)
+
+        def forward(self, x: Any) -> Any:
+            return self.head(self.drop(self.rnn(self.drop(self.embed(x)))[0]))
+
+    class Block(nn.Module):
+        def __init__(self, width: int) -> None:
+            super().__init__()
+            self.norm = nn.LayerNorm(width) if p.get("norm", True) else nn.Identity()
+            self.inner = nn.Linear(width, 2 * width if p.get("residual", True) else width,
+                                   bias=bias)
+            self.outer = nn.Linear(2 * width, width, bias=bias) if p.get(
+                "residual", True) else nn.Identity()
+            self.act = acts[p["act"]]()
+            self.drop = nn.Dropout(p.get("dropout", 0.0))
+
+        def forward(self, x: Any) -> Any:
+            if not p.get("residual", True):
+                return self.act(self.inner(x))
+            return x + self.drop(self.outer(self.act(self.inner(self.norm(x)))))
+
+    if p["task"] == "gru":
+        model: nn.Module = CharGRU()
+    else:
+        if p["model"] == "conv":
+            layers: list[nn.Module] = [nn.Unflatten(1, (1, p["dim"]))]
+            channels, length = 1, p["dim"]
+            for i in range(p["blocks"]):
+                stride = 2 if i < 2 else 1
+                layers += [nn.Conv1d(channels, p["channels"], 5, stride=stride, padding=2,
+                                     bias=bias), acts[p["act"]]()]
+                channels, length = p["channels"], (length - 1) // stride + 1
+            layers.append(nn.Flatten())
+            features = channels * length
+        else:
+            layers = [nn.Linear(p["dim"], p["width"], bias=bias)]
+            layers += [Block(p["width"]) for _ in range(p["blocks"])]
+            features = p["width"]
+        if p.get("dropout"):
+            layers.append(nn.Dropout(p["dropout"]))
+        layers.append(nn.Linear(features, CLASSES, bias=bias))
+        model = nn.Sequential(*layers)
+    with torch.no_grad():
+        if p.get("init_std"):
+            for module in model.modules():
+                if isinstance(module, (nn.Linear, nn.Conv1d)):
+                    module.weight.normal_(0.0, p["init_std"])
+                    if module.bias is not None:
+                        module.bias.zero_()
+        if p.get("head_scale"):
+            head = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+            head.weight.mul_(p["head_scale"])
+    return model
+
+
+def accel_optimizer(p: dict[str, Any], params: Any) -> Any:
+    import torch
+
+    name, lr = p["optim"], p["lr"]
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=p.get("momentum", 0.0))
+    if name == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr)
+    if name == "nadam":
+        return torch.optim.NAdam(params, lr=lr)
+    if name == "sgd_nesterov":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    return torch.optim.AdamW(params, lr=lr, betas=tuple(p.get("betas", (0.9, 0.999))),
+                             weight_decay=p.get("weight_decay", 0.01))
+
+
+def accel_scheduler(p: dict[str, Any], opt: Any) -> Any:
+    """A torch.optim.lr_scheduler over `steps` (or the `schedule_share` of them the
+    schedule was sized for): onecycle, step (`gamma` every third of the horizon),
+    exponential (down to `decay_to` at the horizon, and on), poly (PolynomialLR),
+    warmup_linear (LambdaLR: linear warmup, then linear to 0), constant."""
+    from torch.optim import lr_scheduler
+
+    steps, shape = p["steps"], p["schedule"]
+    horizon = max(1, int(steps * p.get("schedule_share", 1.0)))
+    warmup = p.get("warmup", 0)
+    if shape == "onecycle":
+        return lr_scheduler.OneCycleLR(opt, max_lr=p["lr"], total_steps=steps,
+                                       pct_start=max(0.05, warmup / steps),
+                                       cycle_momentum=p["optim"] in ("sgd_nesterov", "adamw"))
+    if shape == "step":
+        return lr_scheduler.StepLR(opt, step_size=max(1, horizon // 3), gamma=p["gamma"])
+    if shape == "exponential":
+        return lr_scheduler.ExponentialLR(opt, gamma=p["decay_to"] ** (1 / horizon))
+    if shape == "poly":
+        return lr_scheduler.PolynomialLR(opt, total_iters=horizon, power=p.get("power", 1.0))
+    if shape == "warmup_linear":
+        return lr_scheduler.LambdaLR(opt, lambda s: (s + 1) / warmup if s < warmup else max(
+            0.0, 1 - (s - warmup) / max(1, horizon - warmup)))
+    return lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+
+
+def accel_fault(p: dict[str, Any], step: int, x: Any, y: Any, vocab: int) -> tuple[Any, Any]:
+    """The batch at `step` as the fault has it: a corrupted batch (garbage tokens, or
+    features in other units with random labels), a stuck feature (constant over the
+    batch), or a blank stretch of text (every target padding)."""
+    import torch
+
+    if step in p.get("garbage_steps", ()):
+        if p["task"] == "gru":
+            x, y = torch.randint(0, vocab, x.shape), torch.randint(0, vocab, y.shape)
+        else:
+            x, y = torch.randn_like(x) * 25, torch.randint(0, CLASSES, y.shape)
+    if step == p.get("dead_feature_step"):
+        x = x.clone()
+        x[:, 0] = x[0, 0]
+    if step == p.get("pad_step"):
+        x, y = torch.zeros_like(x), torch.full_like(y, PAD)
+    return x, y
+
+
+def accel_loss(p: dict[str, Any], model: Any, x: Any, y: Any) -> Any:
+    import torch.nn.functional as F
+
+    if p["task"] == "gru":
+        logits = model(x)
+        logits = logits.reshape(-1, logits.shape[-1])
+        targets = y.reshape(-1)
+        if p.get("masked_mean"):  # a hand-written mean over the non-padding targets
+            mask = (targets != PAD).float()
+            per_token = F.cross_entropy(logits, targets.clamp(min=0), reduction="none")
+            return (per_token * mask).sum() / mask.sum()
+        return F.cross_entropy(logits, targets)
+    if p.get("standardize"):  # per-batch feature standardisation
+        x = (x - x.mean(0)) / x.std(0)
+    return F.cross_entropy(model(x), y)
+
+
+def accel_evaluate(p: dict[str, Any], model: Any, val: Any) -> float:
+    import torch
+    from torch.utils.data import DataLoader
+
+    model.eval()
+    losses = []
+    with torch.no_grad():
+        for i, (x, y) in enumerate(DataLoader(val, batch_size=64 if p["task"] == "gru"
+                                              else 256)):
+            if i == p.get("val_batches", 1_000):
+                break
+            losses.append(accel_loss(p, model, x, y).item())
+    model.train()
+    return _mean(losses)
+
+
+class AccelLog:
+    """The log of the accelerate loop: TensorBoard ("Loss/train", "Loss/val", "train/lr",
+    "train/grad_norm", "train/epoch"), a JSONL ({"step", "train/loss", "val/loss", "lr",
+    "grad_norm", "epoch"}) or a CSV (iteration,training_loss,validation_loss,learning_rate,
+    empty cells where not measured); grad norm and epoch only where the run logs them."""
+
+    TAGS: ClassVar[dict[str, dict[str, str]]] = {
+        "tensorboard": {"train": "Loss/train", "val": "Loss/val", "lr": "train/lr",
+                        "grad_norm": "train/grad_norm", "epoch": "train/epoch"},
+        "jsonl": {"train": "train/loss", "val": "val/loss", "lr": "lr", "grad_norm": "grad_norm",
+                  "epoch": "epoch"},
+        "csv": {"train": "training_loss", "val": "validation_loss", "lr": "learning_rate"}}
+
+    def __init__(self, run_dir: Path, p: dict[str, Any]) -> None:
+        self.kind = p["log"]
+        self.names = {k: v for k, v in self.TAGS[self.kind].items()
+                      if (k != "grad_norm" or p.get("log_grad_norm"))
+                      and (k != "epoch" or p.get("log_epoch"))}
+        if self.kind == "tensorboard":
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(run_dir / "tb"))
+            self.entry = {"path": "tb", "format": "accel_tensorboard"}
+            return
+        path = run_dir / ("log.jsonl" if self.kind == "jsonl" else "progress.csv")
+        self.entry = {"path": path.name, "format": f"accel_{self.kind}"}
+        self.handle = path.open("w", newline="")
+        if self.kind == "csv":
+            self.csv = csv.DictWriter(self.handle, fieldnames=["iteration",
+                                                               *self.names.values()])
+            self.csv.writeheader()
+
+    def write(self, step: int, row: dict[str, Any]) -> None:
+        record = {self.names[k]: v for k, v in row.items() if k in self.names}
+        if not record:
+            return
+        if self.kind == "tensorboard":
+            for tag, value in record.items():
+                self.writer.add_scalar(tag, value, step)
+        elif self.kind == "jsonl":
+            self.handle.write(json.dumps({"step": step, **record}) + "\n")
+        else:
+            self.csv.writerow({"iteration": step, **record})
+
+    def close(self) -> None:
+        if self.kind == "tensorboard":
+            self.writer.close()
+        else:
+            self.handle.close()
+
+
 GENERATORS: dict[str, Callable[[Run, Path], list[dict[str, str]]]] = {
     "hf": train_hf, "lightning": train_lightning, "plain": train_plain,
+    "accel": train_accel,
 }
 
 
@@ -902,7 +1334,10 @@ NAMES = {"loss": "train_loss", "train/loss": "train_loss", "train_loss": "train_
          "learning_rate": "lr", "train/learning_rate": "lr", "lr": "lr",
          "lr-AdamW": "lr", "lr-SGD": "lr", "lr-Adam": "lr",
          "grad_norm": "grad_norm", "train/grad_norm": "grad_norm",
-         "grad_2.0_norm_total": "grad_norm", "epoch": "epoch", "train/epoch": "epoch"}
+         "grad_2.0_norm_total": "grad_norm", "epoch": "epoch", "train/epoch": "epoch",
+         "Loss/train": "train_loss", "Loss/val": "val_loss", "train/lr": "lr",
+         "val/loss": "val_loss", "training_loss": "train_loss",
+         "validation_loss": "val_loss"}
 
 
 def _number(value: Any) -> float | None:
@@ -939,14 +1374,16 @@ def read_tensorboard(folder: Path) -> list[dict[str, float]]:
 
 
 def read_table(path: Path) -> list[dict[str, float]]:
-    """A Lightning metrics.csv (sparse rows), a plain CSV or a plain JSONL."""
+    """A Lightning metrics.csv (sparse rows), a plain CSV or a plain JSONL (the step column
+    `step`, or `iteration`)."""
     if path.suffix == ".jsonl":
         rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     else:
         with path.open(newline="") as handle:
             rows = list(csv.DictReader(handle))
-    return _merge_rows([(int(float(row["step"])), name, _number(value)) for row in rows
-                        for name, value in row.items() if name != "step"])
+    key = "step" if not rows or "step" in rows[0] else "iteration"
+    return _merge_rows([(int(float(row[key])), name, _number(value)) for row in rows
+                        for name, value in row.items() if name != key])
 
 
 def read_log(run_dir: Path, log: dict[str, str]) -> list[dict[str, float]]:
