@@ -72,6 +72,9 @@ class LossEvidence:
     drift_rel: float
     #: median steps between logged points (10 for HF's and Lightning's defaults)
     interval: float = 1.0
+    #: LOSS_FLOOR_SHARE of the start: relative changes of a loss below it are measured
+    #: against it (a memorised loss near zero)
+    floor: float = 0.0
 
     @property
     def span(self) -> int:
@@ -485,9 +488,13 @@ def _loss_evidence(metric: str, steps: np.ndarray, values: np.ndarray,
     tail_start = float(np.interp(first_step + (1 - th.TAIL_SHARE) * span, steps, trend))
     tail_change = (tail_start - float(trend[-1])) / abs(tail_start) if tail_start else 0.0
     tail_share = (tail_start - float(trend[-1])) / total if early_share is not None else None
+    # relative to a loss near zero every wobble is huge: measure against a floor (a share of
+    # ln(vocab), else of the lower of the first value and the first three's median, so a
+    # spike in the first points does not set it)
+    floor = th.LOSS_FLOOR_SHARE * abs(uniform or min(initial, start_level))
     half = values[points // 2:]
     local = rolling_median(values, odd_window(points, 0.02, smallest=7, largest=51))[points // 2:]
-    level = float(np.median(np.abs(local))) or 1.0
+    level = max(float(np.median(np.abs(local))), floor) or 1.0
     noise_rel = robust_sigma(half - local) / level
     # the plateau band: within 2 x PLATEAU_REL of the final value, or within the smoothed
     # curve's own noise (a sparse log of single-step losses, e.g. one step in ten, wanders by
@@ -501,8 +508,9 @@ def _loss_evidence(metric: str, steps: np.ndarray, values: np.ndarray,
         else (int(steps[0]) if not outside.size else last_step)
     body = trend[: max(1, points - tail_n // 2)]
     min_index = int(np.argmin(body))
-    rise = (float(np.median(trend[-tail_n:])) - float(body[min_index])) / abs(body[min_index]) \
-        if body[min_index] else 0.0
+    lowest_level = max(abs(float(body[min_index])), floor)
+    rise = (float(np.median(trend[-tail_n:])) - float(body[min_index])) / lowest_level \
+        if lowest_level else 0.0
     early_mask = steps <= first_step + th.EARLY_SHARE * span
     early_rise, early_step = 0.0, None
     if from_start and early_mask.sum() > 1 and start_level > 0:
@@ -510,7 +518,8 @@ def _loss_evidence(metric: str, steps: np.ndarray, values: np.ndarray,
         # then jumped back up, climbed even if it stays below its very first value)
         early_values = values[early_mask]
         lowest = np.minimum.accumulate(early_values)[:-1]
-        climbs = (early_values[1:] - lowest) / np.where(lowest > 0, lowest, np.nan)
+        climbs = (early_values[1:] - lowest) / np.where(lowest > 0, np.maximum(lowest, floor),
+                                                         np.nan)
         if np.isfinite(climbs).any():
             index = int(np.nanargmax(climbs))
             early_rise = max(0.0, float(climbs[index]))
@@ -528,7 +537,7 @@ def _loss_evidence(metric: str, steps: np.ndarray, values: np.ndarray,
         early_rise_rel=float(early_rise), early_rise_step=early_step,
         spikes=find_spikes(steps, values),
         period=(int(round(period[0] * interval)), period[1]) if period else None,
-        drift_acf=drift_acf, drift_rel=drift_rel, interval=interval)
+        drift_acf=drift_acf, drift_rel=drift_rel, interval=interval, floor=floor)
 
 
 def _counted_nonfinite(history: "RunHistory") -> list[tuple[int, str]]:
@@ -686,14 +695,17 @@ def _val_evidence(history: "RunHistory", loss: LossEvidence | None) -> ValEviden
     values, steps = val.to_numpy(), val.index.to_numpy()
     best_index = int(np.argmin(values))
     best = float(values[best_index])
-    ups = values[1:] > values[:-1] * (1 + th.VAL_UP_REL)
+    # relative moves of a validation loss near zero are measured against the loss's floor
+    floor = loss.floor if loss is not None else th.LOSS_FLOOR_SHARE * abs(float(values[0]))
+    lifted = np.maximum(values, floor)
+    ups = lifted[1:] > lifted[:-1] * (1 + th.VAL_UP_REL)
     rising = int(ups[best_index:].sum())
-    bounces = values[1:] > values[:-1] * (1 + th.VAL_BOUNCE_REL)
+    bounces = lifted[1:] > lifted[:-1] * (1 + th.VAL_BOUNCE_REL)
     ups_before = int(bounces[:best_index].sum())
-    steps_up = values[1:] / np.where(values[:-1] > 0, values[:-1], np.nan)
+    steps_up = lifted[1:] / np.where(lifted[:-1] > 0, lifted[:-1], np.nan)
     swings = int(np.sum((steps_up[:-1] > 1 + th.VAL_SWING_REL) &
                         (steps_up[1:] < 1 / (1 + th.VAL_SWING_REL))))
-    after_best = values[best_index:]
+    after_best = lifted[best_index:]
     falls_after = int(np.sum(after_best[1:] < after_best[:-1] * (1 - th.VAL_FALL_BACK_REL)))
     train_fall = gap_final = gap_onset = at_or_below = ratio_median = gap_late = None
     if loss is not None and loss.metric == "train_loss" and history.has("train_loss"):
@@ -729,8 +741,9 @@ def _val_evidence(history: "RunHistory", loss: LossEvidence | None) -> ValEviden
             tail_change = (start - float(values[-1])) / abs(start) if start else None
     return ValEvidence(
         points=len(values), first=float(values[0]), best=best, best_step=int(steps[best_index]),
-        final=float(values[-1]), final_step=int(steps[-1]), rise_rel=float(values[-1] / best - 1)
-        if best > 0 else 0.0, rising_evals=rising, ups_before_best=ups_before,
+        final=float(values[-1]), final_step=int(steps[-1]),
+        rise_rel=float((values[-1] - best) / max(best, floor)) if max(best, floor) > 0 else 0.0,
+        rising_evals=rising, ups_before_best=ups_before,
         evals_before_best=best_index,
         train_fall_after_best_rel=train_fall,
         gap_final_rel=gap_final, gap_onset=gap_onset, share_at_or_below_train=at_or_below,

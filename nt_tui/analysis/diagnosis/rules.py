@@ -88,11 +88,19 @@ def _isolated(ev: Evidence) -> bool:
     """Spikes after the start are few, short and recover (or are one batch's loss, many
     times the level, gone at the next point: a bad batch, even when it knocked the weights to
     a higher level)."""
-    spikes = _late_spikes(ev)
+    spikes = _judged_spikes(ev)
     loss = ev.loss
     return bool(spikes) and loss is not None and (
         len(spikes) == 1 or _spike_share(ev, len(spikes)) <= th.ISOLATED_SPIKE_MAX_SHARE) and all(
         (s.recovered and s.width <= 3) or _one_batch(s) for s in spikes)
+
+
+def _judged_spikes(ev: Evidence) -> list:
+    """The late spikes less a jump on the last logged point under the seed's 2x rule: with
+    nothing after it, whether it recovers cannot be seen, so it neither makes nor breaks the
+    case for isolated bad batches."""
+    return [s for s in _late_spikes(ev)
+            if not (math.isnan(s.level_after) and s.ratio < th.SPIKE_RATIO)]
 
 
 def _one_batch(spike: Spike) -> bool:
@@ -867,6 +875,11 @@ def rule_lr_too_high(ev: Evidence) -> Finding:
         finding.add(low + (high - low) * ramp(swings, 1, 3),
                     f"validation swung up and back down by over {pct(th.VAL_SWING_REL)} "
                     f"{swings} time(s) between evaluations: the weights are thrown about")
+    stuck, stuck_text = _never_learned_after_blowup(ev)
+    if stuck:
+        finding.add(th.STUCK_AFTER_BLOWUP_STRENGTH * stuck,
+                    f"the loss blew up in the first steps and {stuck_text}: the step size "
+                    "wrecked the model, not only its first updates")
     missing, warmup_text = _warmup_missing(ev)
     if _early_climb(ev) and missing <= 0.1:  # a warmup was there: the peak itself is too high
         finding.add(0.7 * _early_climb(ev), f"{_early_climb_text(loss)} although {warmup_text}")
@@ -932,12 +945,39 @@ def rule_insufficient_warmup(ev: Evidence) -> Finding:
     missing, sentence = _warmup_missing(ev)
     if sentence:
         finding.note(sentence)
-    later_trouble = max(_diverging(ev), 0.6 if _unsettled_spikes(ev) else 0.0)
+    # (validation thrown up and back down later on is trouble after the first steps too)
+    swings = ev.val.swings if ev.val is not None else 0
+    later_trouble = max(_diverging(ev), 0.6 if _unsettled_spikes(ev) else 0.0,
+                        0.6 * ramp(swings, 0, 2))
     calm_after = 1.0 - 0.7 * later_trouble
     finding.add(strength * (0.35 + 0.65 * missing) * calm_after)
-    if calm_after > 0.8:
+    stuck, stuck_text = _never_learned_after_blowup(ev)
+    if stuck:
+        finding.scale(1 - 0.7 * stuck, f"but the loss {stuck_text}: a warmup tames the first "
+                                       "steps, this step size stops the model learning at all")
+    elif calm_after > 0.8:
         finding.note("after the first steps the run is stable")
     return finding
+
+
+def _never_learned_after_blowup(ev: Evidence) -> tuple[float, str]:
+    """How surely the loss blew up in the first steps (an early climb or spike to
+    STUCK_BLOWUP_RATIO x the loss before it) and then never got below where it started (within STUCK_AFTER_BLOWUP_REL of the first logged loss,
+    or of ln(vocab) when that is lower): a run missing only its warmup recovers and learns;
+    one whose model the step size wrecked sits at the start level for good."""
+    loss = ev.loss
+    if loss is None or not loss.from_start or ev.nonfinite is not None:
+        return 0.0, ""
+    blown = max([loss.early_rise_rel + 1] + [s.ratio for s in _early_spikes(ev)])
+    if blown < th.STUCK_BLOWUP_RATIO:
+        return 0.0, ""
+    start = min(loss.initial, ev.uniform_loss or math.inf)
+    if start <= 0:
+        return 0.0, ""
+    fall = (start - loss.final) / start
+    stuck = ramp(fall, th.STUCK_AFTER_BLOWUP_REL[1], th.STUCK_AFTER_BLOWUP_REL[0])
+    return stuck, (f"never got below where it started ({num(start)} -> {num(loss.final)} "
+                   "at the end)")
 
 
 def _adam_first_steps(ev: Evidence) -> tuple[float, str]:
@@ -1102,6 +1142,9 @@ def rule_underfitting(ev: Evidence) -> Finding:
             loss.tail_change_rel, val.tail_change_rel)
         strength = ramp(plateau_share, 0.3, 0.6) * ramp(
             tail, th.UNDERFIT_TAIL_REL, th.UNDERFIT_TAIL_REL / 3)
+    together = _stopped_together_high(ev)
+    by_together = together > 0 and together >= strength
+    strength = max(strength, together)
     # a capacity limit is approached smoothly and gradually
     # (an immediate stall counts against it only with a sign of a too-large step: noise or an
     # LR far above the size table; a tiny model also reaches its ceiling at once)
@@ -1112,10 +1155,13 @@ def rule_underfitting(ev: Evidence) -> Finding:
     # model's capacity: the contract's underfitting is a too-small model or too little training
     strength *= 1 - 0.7 * extreme
     # "plateau early": nearly all of the decrease in the first quarter (a run that keeps
-    # improving after that is still learning, not at the model's limit)
+    # improving after that is still learning, not at the model's limit; validation that has
+    # stopped on train says so with less of the decrease up front)
     early = loss.early_share if loss.from_start else None
     if early is not None:
-        strength *= ramp(early, *th.UNDERFIT_EARLY_SHARE)
+        low, high = th.UNDERFIT_EARLY_SHARE
+        shift = th.UNDERFIT_EARLY_SHARE_SHIFT * by_together
+        strength *= ramp(early, low - shift, high - shift)
     if not strength:
         return finding
     sentence = (f"train loss has been flat at ~{num(loss.final)} since step "
@@ -1125,10 +1171,21 @@ def rule_underfitting(ev: Evidence) -> Finding:
         sentence = (f"the loss learned only {pct(loss.decrease_rel)} and stopped: validation "
                     f"has stayed within {pct(th.PLATEAU_REL)} of {num(val.final)} since step "
                     f"{step(val.plateau_from)}, on the train loss")
+    elif by_together:
+        sentence = (f"the loss learned only {pct(loss.decrease_rel)} of its start; validation "
+                    f"fell to {num(val.final)} and stopped there "
+                    f"({pct(val.tail_change_rel)} change over the last {pct(th.TAIL_SHARE)}), "
+                    f"{pct(val.gap_late_rel)} from the train loss")
     if val is not None and val.gap_final_rel is not None:
-        if abs(val.gap_final_rel) <= th.UNDERFIT_GAP_REL and val.rise_rel < th.OVERFIT_RISE_REL:
+        # (where validation's stop on train is the evidence, over the last third of the
+        # evaluations as `_stopped_together_high` measures it: the last one alone is set
+        # against a train value that a one-sided window over scattered single-batch losses
+        # makes unsteady)
+        gap = val.gap_late_rel if by_together and val.gap_late_rel is not None \
+            else val.gap_final_rel
+        if abs(gap) <= th.UNDERFIT_GAP_REL and val.rise_rel < th.OVERFIT_RISE_REL:
             finding.add(0.85 * strength, sentence)
-            finding.note(f"validation plateaus with it: gap {pct(val.gap_final_rel)} at the end "
+            finding.note(f"validation plateaus with it: gap {pct(gap)} at the end "
                          f"(val {num(val.final)})")
         else:
             finding.add(0.2 * strength, sentence)
@@ -1158,6 +1215,27 @@ def rule_underfitting(ev: Evidence) -> Finding:
                      f"guess ln({ev.context.vocab_size}) = {num(uniform)}")
     _scale_to_shape(ev, finding)
     return finding
+
+
+def _stopped_together_high(ev: Evidence) -> float:
+    """A from-scratch run that learned little (under UNDERFIT_LEARNED_LITTLE_REL of its
+    start) and whose validation fell at first (UNDERFIT_VAL_FELL_REL: not a fine-tune already
+    at its level), then stopped (its tail within UNDERFIT_VAL_TAIL_REL) on top of the train
+    loss (within UNDERFIT_TOGETHER_GAP_REL over the last third of the evaluations): train and
+    validation plateau together at a high value, the contract's underfitting. Single-batch
+    train points scatter too much to show the plateau; validation averages it out."""
+    loss, val = ev.loss, ev.val
+    if loss is None or val is None or not loss.from_start or \
+            val.points < th.VAL_PLATEAU_MIN_EVALS or val.tail_change_rel is None or \
+            val.gap_late_rel is None or val.first <= 0:
+        return 0.0
+    if ev.lr is not None and ev.lr.final_share < 0.5:
+        return 0.0  # a decayed LR flattens any curve
+    fell = (val.first - val.final) / val.first
+    return (ramp(loss.decrease_rel, *th.UNDERFIT_LEARNED_LITTLE_REL)
+            * ramp(fell, *th.UNDERFIT_VAL_FELL_REL)
+            * ramp(val.tail_change_rel, *th.UNDERFIT_VAL_TAIL_REL)
+            * ramp(abs(val.gap_late_rel), *th.UNDERFIT_TOGETHER_GAP_REL))
 
 
 def _settled_on_train(ev: Evidence) -> float:
@@ -1242,7 +1320,9 @@ def rule_data_not_shuffled(ev: Evidence) -> Finding:
         finding.scale(0.6)
     grad = ev.grad
     doubled = th.BRIEF_DIVERGED_GROWTH - 1  # the loss doubled: far beyond any data pattern
-    if finding.strength and (max(loss.rise_after_min_rel, loss.early_rise_rel) >= doubled or (
+    # (an early jump on the stretch of data whose spikes recur every pass is that pattern)
+    early_rise = 0.0 if _on_data_period(ev, loss.early_rise_step) else loss.early_rise_rel
+    if finding.strength and (max(loss.rise_after_min_rel, early_rise) >= doubled or (
             grad is not None and grad.maximum >= th.GRAD_NORM_EXPLOSION)):
         finding.scale(0.3, "but the loss blew up, which makes any curve wander")
     return finding
@@ -1253,7 +1333,7 @@ def rule_data_outlier(ev: Evidence) -> Finding:
     loss = ev.loss
     if loss is None or not _isolated(ev):
         return finding
-    spikes = _late_spikes(ev)
+    spikes = _judged_spikes(ev)
     strength = {1: 0.55, 2: 0.75}.get(len(spikes), 0.85)
     # a bad batch throws the loss well up; a jump just past the statistical minimum on a
     # smooth curve is ordinary noise, not evidence of bad data. In a log of window means
