@@ -1025,7 +1025,8 @@ def _score_all(index: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return results
 
 
-def summarise(results: list[dict[str, Any]], temperature: float | None = None,
+def summarise(results: list[dict[str, Any]],
+              temperature: float | tuple[float, float] | None = None,
               model: dict[str, Any] | None = None, rules_only: bool = False) -> dict[str, Any]:
     """Top-1/top-3 per cause and per format, the confusion matrix, ECE and false alarms.
 
@@ -1166,8 +1167,9 @@ SESSION4D_SEEDS = set(range(81, 89))
 SESSION5_SEEDS = set(range(89, 97))
 
 
-#: Splits the softmax temperature is fitted on (`evaluate --fit`): one parameter, fitted on
-#: every log the rules were developed on; its calibration is then reported on the new seeds.
+#: Splits the softmax temperatures are fitted on (`evaluate --fit`): two parameters (healthy
+#: leading, a fault leading), fitted on every log the rules were developed on; their
+#: calibration is then reported on the new seeds.
 FIT_SPLITS = ("dev", "held-out")
 
 
@@ -1248,23 +1250,24 @@ def fit_stacking(results: list[dict[str, Any]], temperature: float) -> dict[str,
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from nt_tui.analysis.diagnosis.calibration import TEMPERATURE, fit_temperature
+    from nt_tui.analysis.diagnosis.calibration import (TEMPERATURE, TEMPERATURE_FAULT,
+                                                       TEMPERATURE_HEALTHY, fit_temperatures)
 
     work = Path(args.work)
     index = json.loads((work / "export" / "index.json").read_text())
     results = _score_all(index)
     (work / "results.json").write_text(json.dumps(results, indent=1))
-    temperature = None
+    temperature: tuple[float, float] | None = None
     if args.fit:  # on dev and held-out; the new seeds stay untouched to measure it
         scored = [r for r in results if "strengths" in r and split_of(r["run"]) in FIT_SPLITS]
-        temperature = fit_temperature([r["strengths"] for r in scored],
-                                      [r["cause"] for r in scored])
-        print(f"fitted temperature {temperature} on {len(scored)} dev and held-out logs "
-              f"(module has {TEMPERATURE})")
+        temperature = fit_temperatures([r["strengths"] for r in scored],
+                                       [r["cause"] for r in scored])
+        print(f"fitted temperatures (healthy, fault) {temperature} on {len(scored)} dev and "
+              f"held-out logs (module has {(TEMPERATURE_HEALTHY, TEMPERATURE_FAULT)})")
     if args.fit_stacking:
         from nt_tui.analysis.diagnosis import stacking
 
-        model = fit_stacking(results, temperature or TEMPERATURE)
+        model = fit_stacking(results, TEMPERATURE)
         held: dict[str, dict[str, Any]] = {}
         for name in ("dev", "held-out"):
             part = [dict(r) for r in results if split_of(r["run"]) == name]
@@ -1391,7 +1394,8 @@ def main(argv: list[str] | None = None) -> int:
     export.set_defaults(handler=cmd_export)
     evaluate = sub.add_parser("evaluate", help="diagnose every exported log and score it")
     evaluate.add_argument("--work", default="/tmp/nt-tui-diagnosis")
-    evaluate.add_argument("--fit", action="store_true", help="fit the softmax temperature")
+    evaluate.add_argument("--fit", action="store_true",
+                          help="fit the softmax temperatures (healthy, fault)")
     evaluate.add_argument("--fit-stacking", action="store_true",
                           help="fit the stacking layer on the dev split and install it in "
                                "nt_tui/analysis/diagnosis/stacking.json")

@@ -43,8 +43,9 @@ PAIRED_CAUSE_SHARE = 0.7
 #: first fix to try. "insufficient_warmup" keeps this share of "lr_too_high"'s strength (below
 #: 1: the evidence that is there, a step size too large, stays first).
 UNSEEN_WARMUP_SHARE = 0.9
-#: Hypotheses below this confidence are not listed beyond the first MIN_HYPOTHESES.
-MIN_LISTED_CONFIDENCE = 0.01
+#: Hypotheses below this confidence are not listed beyond the first MIN_HYPOTHESES (the
+#: fault temperature's sharper softmax puts a real alternative 0.5 below the leader near 0.4%).
+MIN_LISTED_CONFIDENCE = 0.002
 #: Hypotheses in a report: always the top MIN_HYPOTHESES (the cause and two alternatives),
 #: at most MAX_HYPOTHESES.
 MIN_HYPOTHESES = 3
