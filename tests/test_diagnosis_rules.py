@@ -1464,3 +1464,21 @@ def test_a_first_jump_on_the_pass_boundary_is_the_data_order_not_a_blow_up():
     assert found.evidence.loss.early_rise_rel >= 1.0
     assert top(found) == "data_not_shuffled"
     assert "blew up" not in " ".join(found.top.evidence)
+
+
+def test_a_run_that_learned_little_names_a_capacity_limit_first_among_the_alternatives():
+    """Lightning-style single-batch losses through a narrow model: the loss learned 15% of its
+    start and its scattered tail still wanders, so no rule proves a plateau and "healthy"
+    leads; validation, averaged over its batches, sits on train and has stopped. A capacity
+    limit is then the alternative to check first, ahead of what a coarse log cannot show."""
+    rng = np.random.default_rng(29)
+    steps = np.arange(4, 600, 5)
+    train = 2.0 + 0.35 * np.exp(-steps / 60) + rng.normal(0, 0.12, len(steps))
+    val = np.full(len(steps), np.nan)
+    at = np.arange(19, len(steps), 20)
+    val[at] = 2.02 + 0.08 * np.exp(-steps[at] / 150)
+    found = diagnose(history(train_loss=train, val_loss=val, epoch=steps / 60, step=steps))
+    ranked = [h.cause for h in found.hypotheses]
+    assert ranked[0] == "healthy" and ranked[1] == "underfitting"
+    (hint,) = [h for h in found.hypotheses if h.cause == "underfitting"]
+    assert "after learning only" in " ".join(hint.evidence)

@@ -21,6 +21,10 @@ from nt_tui.analysis.diagnosis.numbers import num, step
 #: Strength of a blind-spot hint: above "no evidence at all" (0), below what any rule's
 #: evidence gives (rules start near 0.1), so a hint only orders the causes with none.
 BLIND_SPOT_STRENGTH = 0.04
+#: The underfitting hint of a run that learned little (under UNDERFIT_LEARNED_LITTLE_REL of
+#: its start) is this many times BLIND_SPOT_STRENGTH: the first of the alternatives, still
+#: below any rule's real evidence.
+LEARNED_LITTLE_HINT = 2.0
 #: Points this many steps apart or more are a sampled (or averaged) log.
 COARSE_SPACING = 4
 
@@ -76,11 +80,19 @@ def blind_spots(ev: Evidence) -> dict[str, tuple[float, str]]:
             f"not visible in this log: it does not name the optimizer; for plain SGD a peak "
             f"LR of {fmt_lr(peak)} is too small a step (its useful range starts near "
             f"{fmt_lr(th.SGD_LR_LOW)})")
-    if val is not None and val.gap_final_rel is not None and \
-            abs(val.gap_final_rel) <= th.UNDERFIT_GAP_REL and \
-            loss.tail_change_rel < 2 * th.UNDERFIT_TAIL_REL:
+    gap = None if val is None else val.gap_late_rel if val.gap_late_rel is not None \
+        else val.gap_final_rel
+    # (validation averages the scatter of single-batch train losses)
+    tail = loss.tail_change_rel if val is None or val.tail_change_rel is None else min(
+        loss.tail_change_rel, val.tail_change_rel)
+    if gap is not None and abs(gap) <= th.UNDERFIT_GAP_REL and tail < 2 * th.UNDERFIT_TAIL_REL:
+        # a run that learned little of where it started makes a capacity limit the likeliest
+        # of the faults no rule found (still far below "healthy": an alternative to check)
+        little = loss.from_start and loss.decrease_rel < th.UNDERFIT_LEARNED_LITTLE_REL[0]
         hints["underfitting"] = (
-            BLIND_SPOT_STRENGTH,
-            f"validation ends within {num(abs(val.gap_final_rel) * 100)}% of train and the "
-            "loss is flattening: if it stays there, the model may be at its capacity")
+            BLIND_SPOT_STRENGTH * (LEARNED_LITTLE_HINT if little else 1.0),
+            f"validation ends within {num(abs(gap) * 100)}% of train and the loss is "
+            "flattening" + (f" after learning only {num(loss.decrease_rel * 100)}% of where "
+                            "it started" if little else "")
+            + ": if it stays there, the model may be at its capacity")
     return hints
