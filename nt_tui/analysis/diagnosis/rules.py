@@ -962,9 +962,10 @@ def rule_insufficient_warmup(ev: Evidence) -> Finding:
 
 def _never_learned_after_blowup(ev: Evidence) -> tuple[float, str]:
     """How surely the loss blew up in the first steps (an early climb or spike to
-    STUCK_BLOWUP_RATIO x the loss before it) and then never got below where it started (within STUCK_AFTER_BLOWUP_REL of the first logged loss,
-    or of ln(vocab) when that is lower): a run missing only its warmup recovers and learns;
-    one whose model the step size wrecked sits at the start level for good."""
+    STUCK_BLOWUP_RATIO x the loss before it) and then never got below where it started
+    (within STUCK_AFTER_BLOWUP_REL of the first logged loss, or of ln(vocab) when that is
+    lower): a run missing only its warmup recovers and learns; one whose model the step size
+    wrecked sits at the start level for good."""
     loss = ev.loss
     if loss is None or not loss.from_start or ev.nonfinite is not None:
         return 0.0, ""
@@ -1229,8 +1230,8 @@ def _stopped_together_high(ev: Evidence) -> float:
             val.points < th.VAL_PLATEAU_MIN_EVALS or val.tail_change_rel is None or \
             val.gap_late_rel is None or val.first <= 0:
         return 0.0
-    if ev.lr is not None and ev.lr.final_share < 0.5:
-        return 0.0  # a decayed LR flattens any curve
+    if ev.lr is not None and ev.lr.final_share < th.UNDERFIT_TOGETHER_LR_SHARE:
+        return 0.0  # a decayed LR flattens any curve (the schedule finishing its job)
     fell = (val.first - val.final) / val.first
     return (ramp(loss.decrease_rel, *th.UNDERFIT_LEARNED_LITTLE_REL)
             * ramp(fell, *th.UNDERFIT_VAL_FELL_REL)

@@ -376,6 +376,9 @@ UNDERFIT_LEARNED_LITTLE_REL = (0.3, 0.22)
 UNDERFIT_VAL_FELL_REL = (0.02, 0.04)
 UNDERFIT_VAL_TAIL_REL = (0.02, 0.01)
 UNDERFIT_TOGETHER_GAP_REL = (0.045, 0.03)
+#: ... with the LR still above this share of its peak at the end (a decayed LR flattens any
+#: curve).
+UNDERFIT_TOGETHER_LR_SHARE = 0.5
 #: ... and with validation so stopped, "most of the decrease came early" asks this much less
 #: of the first quarter (a bottleneck model creeps on after its first drop).
 UNDERFIT_EARLY_SHARE_SHIFT = 0.15
