@@ -1429,8 +1429,8 @@ def test_validation_swinging_after_an_early_spike_is_not_a_run_stable_after_its_
 def test_a_bottleneck_model_whose_validation_stopped_on_train_is_underfitting():
     """A 10-class classifier through a 2-wide layer (Lightning, one single-batch loss in ten
     steps): the loss learns 15% of ln(10) and scatters too much to show a plateau, but
-    validation fell and then stopped on top of it. A run that keeps falling on validation, or
-    one that learned half its start, is healthy."""
+    validation fell and then stopped on top of it. A run whose validation keeps falling is
+    not."""
     rng = np.random.default_rng(10)
     steps = np.arange(9, 600, 10)
     train = 1.98 + 0.35 * np.exp(-steps / 40) + rng.normal(0, 0.07, len(steps))
