@@ -57,9 +57,10 @@ class LossEvidence:
     tail_change_rel: float
     #: step from which the smoothed curve stays within 2 x PLATEAU_REL of its final value
     plateau_from: int
-    #: smoothed curve's rise above its minimum at the end, relative
+    #: smoothed curve's rise above its minimum at the end, relative to the minimum (or the
+    #: floor, when the minimum is below it)
     rise_after_min_rel: float
-    #: robust noise of the second half, relative to its level
+    #: robust noise of the second half, relative to its level (or the floor)
     noise_rel: float
     #: largest climb above the lowest loss so far within the first EARLY_SHARE of the run
     early_rise_rel: float
@@ -178,7 +179,7 @@ class ValEvidence:
     best_step: int
     final: float
     final_step: int
-    #: final / best - 1
+    #: (final - best) / best, best no lower than the train loss's floor
     rise_rel: float
     #: evaluations after the best that were higher than the one before
     rising_evals: int
