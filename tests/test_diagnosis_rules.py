@@ -1482,3 +1482,46 @@ def test_a_run_that_learned_little_names_a_capacity_limit_first_among_the_altern
     assert ranked[0] == "healthy" and ranked[1] == "underfitting"
     (hint,) = [h for h in found.hypotheses if h.cause == "underfitting"]
     assert "after learning only" in " ".join(hint.evidence)
+
+
+def test_a_flat_run_whose_validation_gap_is_as_wide_as_its_fall_is_a_fine_tune():
+    # a fine-tune settling: 6% learned in the log, then flat at 90% of its peak LR, with
+    # validation 4% above train; a fresh model's validation starts on train, so that gap was
+    # opened before the log began (a model that cannot learn keeps validation on train)
+    steps = np.arange(10, 401, 10)
+    smooth = 2.5 - 0.13 * np.minimum(steps / 160, 1)
+    train = smooth + np.random.default_rng(3).normal(0, 0.01, len(steps))
+    lr = np.where(steps < 16, 4e-4 * steps / 16, 4e-4 - 3.6e-4 * (steps - 16) / 384)
+    evals = steps % 40 == 0
+
+    def run(gap: float):
+        val = np.where(evals, smooth * (1 + gap), np.nan)
+        return diagnose(history(step=steps, train_loss=train, val_loss=val, lr=lr,
+                                grad_norm=np.full(len(steps), 1.2)))
+
+    fine_tune = run(0.042)
+    assert top(fine_tune) == "healthy"
+    too_small = next(h for h in fine_tune.hypotheses if h.cause == "lr_too_low")
+    assert any("as far as the loss fell in this log" in s for s in too_small.evidence)
+    assert top(run(0.0)) == "lr_too_low"  # validation on train: the step size is too small
+
+
+def test_a_first_loss_far_under_ln_vocab_after_almost_no_lr_starts_a_fine_tune_there():
+    # the same settling fine-tune, with its vocabulary known: it starts at 60% of ln(65)
+    # after 10 steps of warmup at <= 2.5e-4, so the model was trained before the log; the
+    # fall is measured from its first loss (5%), not from ln(65) (40%, "most of it early,
+    # then a plateau": a model at its capacity)
+    steps = np.arange(10, 401, 10)
+    smooth = 2.5 - 0.13 * np.minimum(steps / 160, 1)
+    train = smooth + np.random.default_rng(3).normal(0, 0.01, len(steps))
+    lr = np.where(steps < 16, 4e-4 * steps / 16, 4e-4 - 3.6e-4 * (steps - 16) / 384)
+    val = np.where(steps % 40 == 0, smooth * 1.042, np.nan)
+    columns = dict(step=steps, train_loss=train, val_loss=val, grad_norm=np.full(len(steps), 1.2))
+    result = diagnose(history(lr=lr, **columns), context=VOCAB)
+    assert result.evidence.trained_start
+    assert result.evidence.loss.decrease_rel < 0.1
+    assert top(result) == "healthy"
+    assert any("trained before this log" in s for s in result.top.evidence)
+    # a fresh model that spent 100x the LR before its first log may have got there itself
+    assert not diagnose(history(lr=lr * 100, **columns), context=VOCAB).evidence.trained_start
+

@@ -235,6 +235,9 @@ class Evidence:
     warning_codes: list[str]
     context: RunContext
     missing: list[str] = field(default_factory=list)
+    #: the first logged loss shows a model trained before the log (`_trained_start`): the
+    #: loss's start is that value, not ln(vocab)
+    trained_start: bool = False
     #: the largest finite LR logged (also when too few points for `lr`)
     lr_max: float | None = None
     #: logged LR where the loss reached its plateau, as a share of the peak (None: no LR)
@@ -766,6 +769,25 @@ def _mean_of(history: "RunHistory", names: tuple[str, ...], start_share: float =
     return None
 
 
+def _trained_start(history: "RunHistory", series: Any, uniform: float | None) -> bool:
+    """The first logged loss is far under ln(vocab) although almost no learning rate was spent
+    before it (`TRAINED_START_SHARE`): the model was trained before this log."""
+    finite = series[np.isfinite(series.to_numpy(dtype=float))]
+    if uniform is None or not len(finite):
+        return False
+    first_step, first = int(finite.index[0]), float(finite.iloc[0])
+    if not first < th.TRAINED_START_SHARE * uniform:
+        return False
+    lrs = history.series("lr") if history.has("lr") else None
+    if lrs is None:
+        return first < 0.5 * uniform
+    lrs = lrs[np.isfinite(lrs.to_numpy(dtype=float))]
+    at_first = lrs[lrs.index <= first_step]
+    if not len(at_first):
+        return False
+    return max(first_step, 1) * float(at_first.iloc[-1]) <= th.TRAINED_START_LR_SPENT
+
+
 def collect_evidence(history: "RunHistory", context: RunContext | None = None) -> Evidence:
     """Measure everything the rules need from `history` (plus what `context` knows)."""
     context = context or RunContext()
@@ -773,8 +795,10 @@ def collect_evidence(history: "RunHistory", context: RunContext | None = None) -
     series = history.series(metric)
     uniform = math.log(context.vocab_size) if context.vocab_size and context.vocab_size > 1 \
         else None
+    trained = metric == "train_loss" and _trained_start(history, series, uniform)
     loss = _loss_evidence(metric, series.index.to_numpy(), series.to_numpy(dtype=float),
-                          uniform if metric == "train_loss" else None) if len(series) else None
+                          uniform if metric == "train_loss" and not trained else None) \
+        if len(series) else None
     brief = _brief_loss(metric, series) if loss is None and len(series) else None
     first = loss.first_step if loss else 0
     last = loss.last_step if loss else int(history.frame["step"].max()) if len(
@@ -789,7 +813,7 @@ def collect_evidence(history: "RunHistory", context: RunContext | None = None) -
         epochs=float(history.series("epoch").max()) if history.has("epoch") else None,
         warning_codes=sorted({str(e.get("code")) for e in history.events
                               if e.get("kind") == "warning" and e.get("code")}),
-        context=context)
+        context=context, trained_start=trained)
     if history.has("lr"):
         rates = history.series("lr").to_numpy(dtype=float)
         rates = rates[np.isfinite(rates) & (rates > 0)]

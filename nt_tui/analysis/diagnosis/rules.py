@@ -272,6 +272,24 @@ def _learned_before(ev: Evidence) -> float:
     return ramp(val.gap_final_rel, th.GAP_OPEN_REL, 2 * th.GAP_OPEN_REL)
 
 
+def _fit_before_log(ev: Evidence) -> float:
+    """`_learned_before`, or a gap as wide as the fall in this log (GAP_BEYOND_FALL_RATIO):
+    a fresh model starts with validation on train, so such a gap was opened before the log
+    began. It excuses a curve that moves little (a "cannot learn" claim); it is no sign of
+    health on its own (a run stuck at too large a step shows it too, once its first drop
+    came before the first logged point)."""
+    val, loss = ev.val, ev.loss
+    learned = _learned_before(ev)
+    if learned >= 1 or val is None or val.gap_final_rel is None or loss is None or \
+            not loss.from_start or val.rise_rel >= th.GAP_OPEN_REL or \
+            loss.decrease_rel <= -th.FLAT_REL or loss.rise_after_min_rel >= th.DIVERGENCE_REL:
+        return learned  # (validation that rose, or a train loss that did, opens gaps too)
+    gap = val.gap_final_rel
+    ratio = gap / max(loss.decrease_rel, th.FLAT_REL)
+    return max(learned, ramp(ratio, *th.GAP_BEYOND_FALL_RATIO) * ramp(
+        gap, *th.GAP_BEYOND_FALL_MIN_REL))
+
+
 def _learned_before_text(ev: Evidence) -> str:
     return (f"validation sits {pct(ev.val.gap_final_rel)} above train: the model has learned "
             "(a fine-tune or a resumed run is flat once it fits), which a model that cannot "
@@ -287,8 +305,13 @@ def _shape_weight(ev: Evidence) -> float:
 
 def _discount_learned(ev: Evidence, finding: Finding) -> None:
     """Take up to 70% off a claim that the model cannot learn when it shows it has."""
-    if _learned_before(ev):
-        finding.scale(1 - 0.7 * _learned_before(ev), "but " + _learned_before_text(ev))
+    learned = _fit_before_log(ev)
+    if learned:
+        text = _learned_before_text(ev)
+        if not _learned_before(ev):
+            text = text.replace(" above train:", f" above train, as far as the loss fell in "
+                                                 f"this log ({pct(ev.loss.decrease_rel)}):")
+        finding.scale(1 - 0.7 * learned, "but " + text)
 
 
 def _barely_learned(ev: Evidence) -> float:
@@ -668,7 +691,6 @@ def rule_lr_too_low(ev: Evidence) -> Finding:
             finding.add(0.7 * strength, f"the peak LR {fmt_lr(peak)} is tiny")
         elif lr_not_small:
             finding.scale(0.5, f"but the peak LR {fmt_lr(peak)} is not small")
-        _discount_learned(ev, finding)
         fast_start = ramp(loss.early_share, *th.FAST_START_EARLY_SHARE) \
             if loss.early_share is not None and not _flat(ev) else 0.0
         if fast_start:
@@ -738,6 +760,7 @@ def rule_lr_too_low(ev: Evidence) -> Finding:
             loss.tail_change_rel > th.PLATEAU_REL):
         finding.add(extreme, why)
     if finding.strength:
+        _discount_learned(ev, finding)  # (the curve's evidence above is all "cannot learn")
         _lr_value_evidence(ev, finding, low=True)
     return finding
 
@@ -1487,6 +1510,12 @@ def rule_healthy(ev: Evidence) -> Finding:
         if loss.from_start and _learned_before(ev) > ramp(loss.decrease_rel, th.FLAT_REL,
                                                           th.BARELY_LEARNED_REL):
             finding.note(f"it moved little, but {_learned_before_text(ev)}")
+        if ev.trained_start:
+            finding.note(f"it starts at {num(loss.initial)}, "
+                         f"{pct(loss.initial / ev.uniform_loss)} of a uniform guess "
+                         f"ln({ev.context.vocab_size}) = {num(ev.uniform_loss)}, after almost no "
+                         "LR: a model trained before this log (a fine-tune), so it has less left "
+                         "to learn")
         if not _late_spikes(ev):
             finding.note("no loss spikes")
         if ev.grad is not None and th.GRAD_NORM_HEALTHY[0] <= ev.grad.median <= \
@@ -1500,7 +1529,8 @@ def rule_healthy(ev: Evidence) -> Finding:
             finding.scale(1 - th.EARLY_SPIKE_HEALTHY_DISCOUNT,
                           f"but the loss spiked in the first {pct(th.EARLY_SHARE)} of the run: "
                           f"{_spike_text(early)}")
-        crawl = _slow_stall(ev) if _small_for_optimizer(ev) else 0.0
+        # (a model trained before this log, a fine-tune, learns little in it by nature)
+        crawl = _slow_stall(ev) * (1 - _fit_before_log(ev)) if _small_for_optimizer(ev) else 0.0
         if crawl:
             finding.scale(1 - th.STALL_HEALTHY_DISCOUNT * crawl,
                           f"but it learned little ({pct(loss.decrease_rel)}) and "

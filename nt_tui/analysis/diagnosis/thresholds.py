@@ -254,6 +254,18 @@ SGD_UNSEEN_GRAD_WEIGHT = 0.9
 #: A first logged loss within this share of ln(vocab) is a freshly initialised model's (a
 #: fine-tune starts well below it; batch noise at the start is a few percent).
 FRESH_START_REL = 0.1
+#: A first logged loss under this share of ln(vocab), reached with at most
+#: TRAINED_START_LR_SPENT of learning rate summed over the steps before it (estimated as the
+#: first logged step x the LR logged there, an upper bound under warmup), comes from a model
+#: trained before the log (a fine-tune): a fresh model's first steps at such a small total
+#: step size barely leave ln(vocab), and getting a character model under ~0.8 of it takes
+#: more than its unigram statistics. Then the start is the first logged loss, not ln(vocab)
+#: ("the first drop came before the log" would invent a fall the run never had). The
+#: labelled fine-tunes start at 0.53-0.69 of ln(vocab) after 4-10 steps at <= 4e-4; the
+#: from-scratch runs' first logged losses are 0.82 or more of it. Without a logged LR, only a
+#: start under half of ln(vocab) counts.
+TRAINED_START_SHARE = 0.75
+TRAINED_START_LR_SPENT = 5e-3
 #: A peak LR at or below this is tiny for any optimizer in common use.
 LR_TINY = 1e-4
 
@@ -300,6 +312,14 @@ OVERFIT_RISING_EVALS = 3
 OVERFIT_SUSTAINED_STRENGTH = 0.75
 #: A train/val gap above this share of the train loss is "open".
 GAP_OPEN_REL = 0.05
+#: A freshly initialised model predicts train and validation data equally badly, so in a
+#: from-scratch run the gap can only open as far as the train loss falls (gap <= fall /
+#: (1 - fall)) unless validation rises. A gap that is this share (ramp) of the fall or more,
+#: and at least GAP_BEYOND_FALL_MIN_REL (ramp) of the train loss, was opened before the log
+#: began: the model was trained before (a fine-tune, a resumed run). On nt-tui's own runs a
+#: from-scratch run that fell under 10% keeps its gap under 0.2x the fall.
+GAP_BEYOND_FALL_RATIO = (0.5, 0.8)
+GAP_BEYOND_FALL_MIN_REL = (0.025, 0.035)
 #: Validation at or below train within this share counts as "at or below".
 LEAKAGE_TOLERANCE_REL = 0.01
 #: Leaked validation tracks train within this share at the end (the same data in eval mode);
