@@ -1525,3 +1525,23 @@ def test_a_first_loss_far_under_ln_vocab_after_almost_no_lr_starts_a_fine_tune_t
     # a fresh model that spent 100x the LR before its first log may have got there itself
     assert not diagnose(history(lr=lr * 100, **columns), context=VOCAB).evidence.trained_start
 
+
+def test_validation_flat_for_most_of_the_run_dates_the_plateau_that_train_scatter_hides():
+    # a small model at its limit from step 150 on: validation stays within 2% of 1.43 for
+    # three quarters of the run, while single-batch train losses scatter 3% around it and
+    # put the train curve's own plateau late
+    steps = np.arange(10, 601, 10)
+    smooth = 1.42 + 1.2 * np.exp(-steps / 40)
+    train = smooth + np.random.default_rng(5).normal(0, 0.04, len(steps))
+    lr = np.where(steps < 40, 0.01 * steps / 40, 0.01)
+    evals = steps % 50 == 0
+
+    def run(val: np.ndarray):
+        return diagnose(history(step=steps, train_loss=train, val_loss=val, lr=lr,
+                                grad_norm=np.full(len(steps), 0.9)))
+
+    stopped = run(np.where(evals, smooth + 0.005, np.nan))
+    assert top(stopped) == "underfitting"
+    assert "validation has stayed within 2.0% of 1.43 since step 150" in stopped.top.evidence[0]
+    # validation still falling 8% over the run: still learning, not at its limit
+    assert top(run(np.where(evals, smooth + 0.12 * (1 - steps / 600), np.nan))) == "healthy"

@@ -1155,6 +1155,12 @@ def rule_underfitting(ev: Evidence) -> Finding:
     if _diverging(ev) > 0.3:
         return finding
     plateau_share = 1 - loss.share_of_run(loss.plateau_from)
+    # (validation, averaged over many batches, shows where the curve stopped; the scatter of
+    # single-batch train losses can put the train plateau's start late)
+    val_plateau_share = 1 - min(1.0, max(0.0, loss.share_of_run(val.plateau_from))) \
+        if val is not None and val.plateau_from is not None else 0.0
+    by_val = val_plateau_share > plateau_share
+    plateau_share = max(plateau_share, val_plateau_share)
     settled = loss.from_start and loss.decrease_rel < th.BARELY_LEARNED_REL
     if settled:
         # learned little: a capacity limit only if validation stopped with it, on train
@@ -1191,6 +1197,10 @@ def rule_underfitting(ev: Evidence) -> Finding:
     sentence = (f"train loss has been flat at ~{num(loss.final)} since step "
                 f"{step(loss.plateau_from)} ({pct(plateau_share)} of the run; "
                 f"{pct(loss.tail_change_rel)} change over the last {pct(th.TAIL_SHARE)})")
+    if by_val:
+        sentence = (f"validation has stayed within {pct(th.PLATEAU_REL)} of {num(val.final)} "
+                    f"since step {step(val.plateau_from)} ({pct(plateau_share)} of the run), "
+                    f"the train loss scattering around ~{num(loss.final)}")
     if settled:
         sentence = (f"the loss learned only {pct(loss.decrease_rel)} and stopped: validation "
                     f"has stayed within {pct(th.PLATEAU_REL)} of {num(val.final)} since step "
