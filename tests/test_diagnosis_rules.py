@@ -1545,3 +1545,20 @@ def test_validation_flat_for_most_of_the_run_dates_the_plateau_that_train_scatte
     assert "validation has stayed within 2.0% of 1.43 since step 150" in stopped.top.evidence[0]
     # validation still falling 8% over the run: still learning, not at its limit
     assert top(run(np.where(evals, smooth + 0.12 * (1 - steps / 600), np.nan))) == "healthy"
+
+
+def test_validation_still_falling_by_the_bar_is_a_model_still_learning_under_a_flat_train_curve():
+    # an averaged train loss (HF logs the mean over its logging interval) flat from mid-run
+    # at a constant LR, while validation still falls 3.9% over the last 40%: still learning
+    steps = np.arange(10, 301, 10)
+    train = 2.6 + 1.5 * np.exp(-steps / 35) + np.random.default_rng(7).normal(0, 0.01, len(steps))
+    lr = np.where(steps < 30, 1e-3 * steps / 30, 1e-3)
+    evals = steps % 30 == 0
+
+    def run(val: np.ndarray):
+        return diagnose(history(step=steps, train_loss=train, val_loss=np.where(evals, val, np.nan),
+                                lr=lr, grad_norm=np.full(len(steps), 1.2)))
+
+    assert top(run(2.5 + np.exp(-steps / 50) + 0.2 * (1 - steps / 300))) == "healthy"
+    # validation stopped with train: a capacity limit
+    assert top(run(2.55 + np.exp(-steps / 50))) == "underfitting"

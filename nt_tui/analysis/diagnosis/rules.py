@@ -1168,8 +1168,13 @@ def rule_underfitting(ev: Evidence) -> Finding:
     else:
         # (validation, averaged over many batches, shows a flat tail that the scatter of
         # single-batch train losses can hide)
-        tail = loss.tail_change_rel if val is None or val.tail_change_rel is None else min(
-            loss.tail_change_rel, val.tail_change_rel)
+        tail = loss.tail_change_rel
+        if val is not None and val.tail_change_rel is not None:
+            # (and validation still falling by the bar itself is a model still learning, which
+            # a train curve averaged flat over its logging interval can hide in turn)
+            still = ramp(val.tail_change_rel, *th.UNDERFIT_VAL_STILL_FALLING_REL)
+            low = min(tail, val.tail_change_rel)
+            tail = low + still * (val.tail_change_rel - low)
         strength = ramp(plateau_share, 0.3, 0.6) * ramp(
             tail, th.UNDERFIT_TAIL_REL, th.UNDERFIT_TAIL_REL / 3)
     together = _stopped_together_high(ev)

@@ -361,6 +361,9 @@ UNDERFIT_GAP_REL = 0.05
 #: ... and the loss changing less than this over the tail of the run (train, or validation
 #: where it is flatter: the scatter of single-batch train losses can hide a flat tail).
 UNDERFIT_TAIL_REL = 0.03
+#: ... unless validation's own tail falls by that bar (ramp over +-20% of it): then
+#: validation's tail counts, the flatter train curve notwithstanding.
+UNDERFIT_VAL_STILL_FALLING_REL = (0.8 * UNDERFIT_TAIL_REL, 1.2 * UNDERFIT_TAIL_REL)
 #: A run that learned under BARELY_LEARNED_REL, fast, and then stopped is a model at its
 #: capacity only when validation stopped with it (flat, within PLATEAU_REL of its final value,
 #: for UNDERFIT_VAL_FLAT_SHARE of the run) and sits on train: a fine-tune settles the same
