@@ -1562,3 +1562,21 @@ def test_validation_still_falling_by_the_bar_is_a_model_still_learning_under_a_f
     assert top(run(2.5 + np.exp(-steps / 50) + 0.2 * (1 - steps / 300))) == "healthy"
     # validation stopped with train: a capacity limit
     assert top(run(2.55 + np.exp(-steps / 50))) == "underfitting"
+
+
+def test_three_spikes_a_pass_apart_must_keep_their_place_in_the_pass_to_be_the_data_order():
+    # logged every 5 steps, 92 steps per pass: bad batches every 100 steps drift 8 steps a
+    # pass (a regular injection, not the same data), spikes every 92 steps keep their place
+    steps = np.arange(4, 600, 5)
+    base = healthy_loss(steps, seed=9)
+
+    def spiked(at: list[int]):
+        loss = base.copy()
+        for position in at:
+            loss[np.argmin(np.abs(steps - position))] *= 8
+        return diagnose(history(step=steps, train_loss=loss, epoch=steps / 92))
+
+    drifting = spiked([284, 384, 484])
+    assert top(drifting) == "data_outlier"
+    assert not any("recur every" in s for h in drifting.hypotheses for s in h.evidence)
+    assert top(spiked([184, 276, 368])) == "data_not_shuffled"

@@ -201,8 +201,17 @@ def _spike_period(ev: Evidence) -> int | None:
     # two gaps that agree happen by chance; three spikes count only when their spacing is
     # also one pass over the data
     epoch = _epoch_steps(ev)
-    if len(spikes) == 3 and not (epoch and abs(spacing / epoch - 1) <= th.PERIOD_EPOCH_MATCH):
-        return None
+    if len(spikes) == 3:
+        if not (epoch and abs(spacing / epoch - 1) <= th.PERIOD_EPOCH_MATCH):
+            return None
+        # the same stretch of data comes back at the same place in every pass: over the
+        # passes they span, the spikes are a pass apart on average to within the log's
+        # interval (bad batches every 100 steps in 92-step passes drift 8 steps a pass)
+        span = spikes[-1].step - spikes[0].step
+        passes = max(1, round(span / epoch))
+        interval = (ev.loss.last_step - ev.loss.first_step) / max(1, ev.loss.points - 1)
+        if abs(span / passes - epoch) > interval:
+            return None
     return spacing
 
 
