@@ -1521,9 +1521,13 @@ def test_a_first_loss_far_under_ln_vocab_after_almost_no_lr_starts_a_fine_tune_t
     assert result.evidence.trained_start
     assert result.evidence.loss.decrease_rel < 0.1
     assert top(result) == "healthy"
-    assert any("trained before this log" in s for s in result.top.evidence)
+    assert any("a model trained before this log" in s for s in result.top.evidence)
     # a fresh model that spent 100x the LR before its first log may have got there itself
     assert not diagnose(history(lr=lr * 100, **columns), context=VOCAB).evidence.trained_start
+    # with no LR logged, 60% of ln(vocab) is not far enough under it to tell; 40% is
+    assert not diagnose(history(**columns), context=VOCAB).evidence.trained_start
+    columns["train_loss"] = train * 0.66
+    assert diagnose(history(**columns), context=VOCAB).evidence.trained_start
 
 
 def test_validation_flat_for_most_of_the_run_dates_the_plateau_that_train_scatter_hides():

@@ -780,7 +780,7 @@ def _trained_start(history: "RunHistory", series: Any, uniform: float | None) ->
         return False
     lrs = history.series("lr") if history.has("lr") else None
     if lrs is None:
-        return first < 0.5 * uniform
+        return first < th.TRAINED_START_SHARE_WITHOUT_LR * uniform
     lrs = lrs[np.isfinite(lrs.to_numpy(dtype=float))]
     at_first = lrs[lrs.index <= first_step]
     if not len(at_first):

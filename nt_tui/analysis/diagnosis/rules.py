@@ -299,10 +299,12 @@ def _fit_before_log(ev: Evidence) -> float:
         gap, *th.GAP_BEYOND_FALL_MIN_REL))
 
 
-def _learned_before_text(ev: Evidence) -> str:
-    return (f"validation sits {pct(ev.val.gap_final_rel)} above train: the model has learned "
-            "(a fine-tune or a resumed run is flat once it fits), which a model that cannot "
-            "learn does not show")
+def _learned_before_text(ev: Evidence, *, as_far_as_the_fall: bool = False) -> str:
+    fall = f", as far as the loss fell in this log ({pct(ev.loss.decrease_rel)})" \
+        if as_far_as_the_fall else ""
+    return (f"validation sits {pct(ev.val.gap_final_rel)} above train{fall}: the model has "
+            "learned (a fine-tune or a resumed run is flat once it fits), which a model that "
+            "cannot learn does not show")
 
 
 def _shape_weight(ev: Evidence) -> float:
@@ -316,11 +318,8 @@ def _discount_learned(ev: Evidence, finding: Finding) -> None:
     """Take up to 70% off a claim that the model cannot learn when it shows it has."""
     learned = _fit_before_log(ev)
     if learned:
-        text = _learned_before_text(ev)
-        if not _learned_before(ev):
-            text = text.replace(" above train:", f" above train, as far as the loss fell in "
-                                                 f"this log ({pct(ev.loss.decrease_rel)}):")
-        finding.scale(1 - 0.7 * learned, "but " + text)
+        finding.scale(1 - 0.7 * learned, "but " + _learned_before_text(
+            ev, as_far_as_the_fall=not _learned_before(ev)))
 
 
 def _barely_learned(ev: Evidence) -> float:
@@ -1537,9 +1536,9 @@ def rule_healthy(ev: Evidence) -> Finding:
         if ev.trained_start:
             finding.note(f"it starts at {num(loss.initial)}, "
                          f"{pct(loss.initial / ev.uniform_loss)} of a uniform guess "
-                         f"ln({ev.context.vocab_size}) = {num(ev.uniform_loss)}, after almost no "
-                         "LR: a model trained before this log (a fine-tune), so it has less left "
-                         "to learn")
+                         f"ln({ev.context.vocab_size}) = {num(ev.uniform_loss)}, at its first "
+                         "logged step: a model trained before this log (a fine-tune), so it has "
+                         "less left to learn")
         if not _late_spikes(ev):
             finding.note("no loss spikes")
         if ev.grad is not None and th.GRAD_NORM_HEALTHY[0] <= ev.grad.median <= \

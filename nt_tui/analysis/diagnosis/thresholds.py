@@ -263,9 +263,10 @@ FRESH_START_REL = 0.1
 #: ("the first drop came before the log" would invent a fall the run never had). The
 #: labelled fine-tunes start at 0.53-0.69 of ln(vocab) after 4-10 steps at <= 4e-4; the
 #: from-scratch runs' first logged losses are 0.82 or more of it. Without a logged LR, only a
-#: start under half of ln(vocab) counts.
+#: start under TRAINED_START_SHARE_WITHOUT_LR of ln(vocab) counts.
 TRAINED_START_SHARE = 0.75
 TRAINED_START_LR_SPENT = 5e-3
+TRAINED_START_SHARE_WITHOUT_LR = 0.5
 #: A peak LR at or below this is tiny for any optimizer in common use.
 LR_TINY = 1e-4
 
@@ -316,8 +317,11 @@ GAP_OPEN_REL = 0.05
 #: from-scratch run the gap can only open as far as the train loss falls (gap <= fall /
 #: (1 - fall)) unless validation rises. A gap that is this share (ramp) of the fall or more,
 #: and at least GAP_BEYOND_FALL_MIN_REL (ramp) of the train loss, was opened before the log
-#: began: the model was trained before (a fine-tune, a resumed run). On nt-tui's own runs a
-#: from-scratch run that fell under 10% keeps its gap under 0.2x the fall.
+#: began: the model was trained before (a fine-tune, a resumed run). On nt-tui's own runs the
+#: tiny-LR runs that fell under 10% keep their gap under 0.1x the fall; the fine-tunes that
+#: fell as little sit at 0.5-4x. (A run stuck at too large a step whose first drop came
+#: before its first logged point shows such a gap too: it excuses a flat curve, it is no
+#: sign of health; `rules._fit_before_log`.)
 GAP_BEYOND_FALL_RATIO = (0.5, 0.8)
 GAP_BEYOND_FALL_MIN_REL = (0.025, 0.035)
 #: Validation at or below train within this share counts as "at or below".
